@@ -1,0 +1,1 @@
+"""The mailer services: api, planner, sender, status."""

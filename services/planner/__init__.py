@@ -1,0 +1,1 @@
+"""The planner service (built in the delivery-pipeline issue)."""

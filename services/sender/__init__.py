@@ -1,0 +1,1 @@
+"""The sender service (built in the delivery-pipeline issue)."""

@@ -1,0 +1,1 @@
+"""The status service (built in the delivery-pipeline issue)."""

@@ -1,0 +1,118 @@
+"""One structured-logging set-up for every service.
+
+structlog renders one line per event; the standard library's records (uvicorn, alembic,
+aio-pika) go through the same processors, so they are redacted and formatted alike. Ids are
+bound with :func:`bind_ids` (context variables), so every line of one request or message
+carries them without passing them around.
+"""
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+REDACTED = "[redacted]"
+
+# Keys whose value is a credential whatever it holds.
+_SECRET_KEYS = frozenset({"authorization", "token", "api_token", "provider_token", "password"})
+
+
+class SecretRedactor:
+    """Replaces every known secret value, wherever it appears in an event, with a marker.
+
+    Redacting by value as well as by key catches a token that reaches a log line inside an
+    exception text, a URL or a header dump.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Short values would blank out ordinary words; real tokens are long.
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, _logger: Any, _method: str, event: EventDict) -> EventDict:
+        for key, value in list(event.items()):
+            if key.lower() in _SECRET_KEYS:
+                event[key] = REDACTED
+            else:
+                event[key] = self._scrub(value)
+        return event
+
+    def _scrub(self, value: Any) -> Any:
+        if not self._secrets:
+            return value
+        if not isinstance(value, str):
+            if isinstance(value, (int, float, bool)) or value is None:
+                return value
+            value = str(value)
+        for secret in self._secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+
+
+def configure_logging(
+    *,
+    level: str = "INFO",
+    log_format: str = "json",
+    secrets: Iterable[str] = (),
+    stream: Any = None,
+) -> None:
+    """Route structlog and stdlib logging to one stream, with secrets redacted."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        SecretRedactor(secrets),
+    ]
+    renderer: Processor = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if log_format == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # uvicorn installs its own handlers; let its records reach ours instead.
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A logger for one module; events carry whatever ids are bound at the time."""
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger
+
+
+def bind_ids(**ids: int | str | None) -> None:
+    """Bind ``mailing_id`` / ``message_id`` / ``client_id`` (and the like) for what follows."""
+    structlog.contextvars.bind_contextvars(**{k: v for k, v in ids.items() if v is not None})
+
+
+def clear_ids() -> None:
+    """Forget the bound ids, at the start of each request or message."""
+    structlog.contextvars.clear_contextvars()
+
+
+def context() -> MutableMapping[str, Any]:
+    """The ids bound now (for tests and error reports)."""
+    return structlog.contextvars.get_contextvars()

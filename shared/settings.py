@@ -1,0 +1,98 @@
+"""Configuration read from ``MAILER_*`` environment variables and ``.env``.
+
+Each service loads only the groups it needs, at start-up (never at import), through
+:func:`load_settings`, which turns pydantic's error into one that names the variable.
+"""
+
+from typing import TypeVar
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import SettingsError
+
+_ENV = SettingsConfigDict(env_prefix="MAILER_", env_file=".env", extra="ignore")
+
+
+class LogSettings(BaseSettings):
+    model_config = _ENV
+
+    log_level: str = "INFO"
+    """Lowest level written: DEBUG, INFO, WARNING or ERROR."""
+    log_format: str = "json"
+    """``json`` for one JSON object per line, ``console`` for a readable coloured line."""
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _ENV
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/mailer"
+    """SQLAlchemy URL of the PostgreSQL database (asyncpg driver)."""
+    database_pool_size: int = Field(default=10, ge=1)
+    """Connections kept open per process."""
+
+
+class BrokerSettings(BaseSettings):
+    model_config = _ENV
+
+    rabbitmq_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    """AMQP URL of RabbitMQ, including the virtual host."""
+
+
+class ApiSettings(BaseSettings):
+    model_config = _ENV
+
+    api_token: SecretStr
+    """Bearer token every ``/api/v1`` request must carry. Required: there is no safe default."""
+    api_host: str = "127.0.0.1"
+    """Address the API listens on."""
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    """Port the API listens on."""
+
+
+class ProviderSettings(BaseSettings):
+    model_config = _ENV
+
+    provider_url: str = "https://probe.fbrq.cloud/v1"
+    """Base URL of the SMS provider; requests go to ``{provider_url}/send/{msgId}``."""
+    provider_token: SecretStr = Field(
+        validation_alias=AliasChoices("MAILER_PROVIDER_TOKEN", "TOKEN_SENDER"),
+    )
+    """JWT for the provider. ``TOKEN_SENDER`` is accepted too, the name older deployments use."""
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """Read one settings group, or raise :class:`SettingsError` naming each bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise SettingsError(_describe(cls, exc)) from None
+
+
+def _describe(cls: type[BaseSettings], exc: ValidationError) -> str:
+    prefix = cls.model_config.get("env_prefix", "")
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        variable = _variable_name(cls, field, prefix)
+        if error["type"] == "missing":
+            problems.append(f"{variable} is required but not set (environment or .env)")
+        else:
+            # Only the message, never the input: the value may be a secret.
+            problems.append(f"{variable} is invalid: {error['msg']}")
+    return "; ".join(problems)
+
+
+def _variable_name(cls: type[BaseSettings], field: str, prefix: str) -> str:
+    # An aliased field reports its first alias as the location, not its own name.
+    for name, info in cls.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else []
+        if field == name or field in choices:
+            if choices:
+                return " or ".join(str(choice) for choice in choices)
+            return f"{prefix}{name}".upper()
+    return f"{prefix}{field}".upper()
