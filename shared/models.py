@@ -20,6 +20,8 @@ from sqlalchemy import (
     Text,
     Time,
     func,
+)
+from sqlalchemy import (
     text as sql_text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -46,9 +48,7 @@ class Base(DeclarativeBase):
 
 
 class _Timestamps:
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -90,7 +90,7 @@ class Mailing(_Timestamps, Base):
     __table_args__ = (
         CheckConstraint("end_at > start_at", name="end_after_start"),
         CheckConstraint(
-            "char_length(text) BETWEEN 1 AND 2000 AND btrim(text, E' \\t\\n\\r\\f\\v') <> ''",
+            "char_length(text) BETWEEN 1 AND 2000 AND btrim(text, E' \\t\\n\\r\\f\\x0b') <> ''",
             name="text_length",
         ),
         CheckConstraint(

@@ -1,0 +1,1 @@
+"""The REST API: clients, mailings and statistics (SPEC §3)."""

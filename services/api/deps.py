@@ -1,0 +1,27 @@
+"""Request-scoped dependencies shared by the routes."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.pagination import MAX_ID
+from services.api.schemas import ErrorOut
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(_session)]
+
+# Larger ids cannot exist (bigint) and would fail inside the driver instead of with a 404/422.
+ClientId = Annotated[int, Path(ge=1, le=MAX_ID, description="The client's id.")]
+MailingId = Annotated[int, Path(ge=1, le=MAX_ID, description="The mailing's id.")]
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error responses a route can give (401 on every route)."""
+    return {status: {"model": ErrorOut} for status in (401, *statuses)}

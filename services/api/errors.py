@@ -1,0 +1,110 @@
+"""API errors and the one place that turns every error into an HTTP response."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from shared.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class ApiError(Exception):
+    """Root of the API's errors; ``status`` is the HTTP status it becomes."""
+
+    status = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class NotFound(ApiError):
+    status = 404
+
+    def __init__(self, kind: str, object_id: int) -> None:
+        super().__init__(f"{kind} {object_id} not found")
+
+
+class Conflict(ApiError):
+    """The request is valid but the object's state forbids it; ``detail`` says why."""
+
+    status = 409
+
+
+class InvalidField(ApiError):
+    """A field is wrong in a way only the stored object reveals (e.g. a PATCH's end_at)."""
+
+    status = 422
+
+    def __init__(self, field: str, message: str, source: str = "body") -> None:
+        super().__init__(message)
+        self.location = (source, field)
+
+
+def _validation_body(location: tuple[str, ...], message: str) -> dict[str, Any]:
+    # The same shape FastAPI gives its own validation errors, so clients parse one format.
+    return {"detail": [{"loc": list(location), "msg": message, "type": "value_error"}]}
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    if isinstance(exc, InvalidField):
+        return JSONResponse(_validation_body(exc.location, exc.detail), status_code=422)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Echo neither inputs nor pydantic's internal context: only where and what.
+    errors = [
+        {
+            "loc": list(error["loc"]),
+            "msg": error["msg"].removeprefix("Value error, "),
+            "type": error["type"],
+        }
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database.unavailable", error=type(exc).__name__)
+    return JSONResponse(
+        {"detail": "the database is unavailable; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc, (OperationalError, InterfaceError))
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if _is_connection_error(exc):
+        return await _database_down(request, exc)
+    log.error("database.error", exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("request.failed", exc_info=exc)
+    return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _database_down)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,34 @@
+"""Entry point of the API service (``mailer api``)."""
+
+import uvicorn
+
+from services.api.app import create_app
+from shared.logs import configure_logging, get_logger
+from shared.settings import (
+    ApiSettings,
+    BrokerSettings,
+    DatabaseSettings,
+    LogSettings,
+    load_settings,
+)
+
+
+def run() -> None:
+    """Load the settings, set up logging and serve until stopped."""
+    api = load_settings(ApiSettings)
+    database = load_settings(DatabaseSettings)
+    broker = load_settings(BrokerSettings)
+    logs = load_settings(LogSettings)
+    configure_logging(
+        level=logs.log_level,
+        log_format=logs.log_format,
+        secrets=[api.api_token.get_secret_value(), broker.rabbitmq_url.get_secret_value()],
+    )
+    get_logger(__name__).info("api.starting", host=api.api_host, port=api.api_port)
+    uvicorn.run(
+        create_app(api, database, broker),
+        host=api.api_host,
+        port=api.api_port,
+        access_log=False,  # our middleware writes one structured line per request
+        log_config=None,  # keep the logging set up above
+    )

@@ -1,0 +1,1 @@
+"""The API's SQL, one module per entity; routes never build queries themselves."""

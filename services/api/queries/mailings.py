@@ -1,0 +1,92 @@
+"""Reading and writing mailings and their messages."""
+
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.errors import NotFound
+from shared.models import Mailing, MailingCounts, Message
+from shared.statuses import MessageStatus
+
+MailingRow = tuple[Mailing, MailingCounts]
+
+_UNSENT = (MessageStatus.PENDING, MessageStatus.QUEUED)
+
+
+async def create(session: AsyncSession, fields: dict[str, Any]) -> MailingRow:
+    mailing = Mailing(**fields)
+    session.add(mailing)
+    await session.flush()
+    return await get(session, mailing.id)
+
+
+async def get(session: AsyncSession, mailing_id: int, *, lock: bool = False) -> MailingRow:
+    query = (
+        select(Mailing, MailingCounts)
+        .join(MailingCounts, MailingCounts.mailing_id == Mailing.id)
+        .where(Mailing.id == mailing_id)
+    )
+    # Lock only the mailing: the counters row is written by status batches all the time.
+    row = (await session.execute(query.with_for_update(of=Mailing) if lock else query)).first()
+    if row is None:
+        raise NotFound("mailing", mailing_id)
+    return row.tuple()
+
+
+async def exists(session: AsyncSession, mailing_id: int) -> None:
+    if await session.scalar(select(Mailing.id).where(Mailing.id == mailing_id)) is None:
+        raise NotFound("mailing", mailing_id)
+
+
+async def save(session: AsyncSession, mailing: Mailing, changes: dict[str, Any]) -> MailingRow:
+    for name, value in changes.items():
+        setattr(mailing, name, value)
+    await session.flush()
+    await session.refresh(mailing)
+    return await get(session, mailing.id)
+
+
+async def cancel_messages(session: AsyncSession, mailing_id: int) -> int:
+    """Every unsent message of the mailing becomes ``cancelled``; returns how many."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.mailing_id == mailing_id, Message.status.in_(_UNSENT))
+        .values(status=MessageStatus.CANCELLED)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+async def delete(session: AsyncSession, mailing_id: int) -> None:
+    # Messages and counters go with it (ON DELETE CASCADE).
+    await session.execute(sql_delete(Mailing).where(Mailing.id == mailing_id))
+
+
+async def page(
+    session: AsyncSession, *, after_id: int, limit: int, status: str | None
+) -> list[MailingRow]:
+    query = (
+        select(Mailing, MailingCounts)
+        .join(MailingCounts, MailingCounts.mailing_id == Mailing.id)
+        .where(Mailing.id > after_id)
+        .order_by(Mailing.id)
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Mailing.status == status)
+    return [row.tuple() for row in await session.execute(query)]
+
+
+async def messages_page(
+    session: AsyncSession, mailing_id: int, *, after_id: int, limit: int, status: str | None
+) -> list[Message]:
+    query = (
+        select(Message)
+        .where(Message.mailing_id == mailing_id, Message.id > after_id)
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Message.status == status)
+    return list(await session.scalars(query))

@@ -1,0 +1,77 @@
+"""``/api/v1/clients``."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from services.api.deps import ClientId, Session, errors
+from services.api.fields import OperatorCode
+from services.api.pagination import Cursor, Limit, decode_cursor, next_cursor
+from services.api.queries import clients as queries
+from services.api.schemas import ClientCreate, ClientOut, ClientUpdate, Page
+from shared.logs import bind_ids, get_logger
+
+router = APIRouter(prefix="/clients", tags=["clients"])
+log = get_logger(__name__)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
+async def create_client(body: ClientCreate, session: Session) -> ClientOut:
+    """Create a client; 409 if the phone is taken."""
+    fields = body.model_dump()
+    if fields["operator_code"] is None:
+        fields["operator_code"] = body.phone[1:4]
+    async with session.begin():
+        client = await queries.create(session, fields)
+    bind_ids(client_id=client.id)
+    log.info("client.created")
+    return ClientOut.model_validate(client)
+
+
+@router.get("", responses=errors())
+async def list_clients(
+    session: Session,
+    operator_code: Annotated[OperatorCode | None, Query()] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ClientOut]:
+    """Clients in id order, optionally only those with an operator code and/or a tag."""
+    async with session.begin():
+        found = await queries.page(
+            session,
+            after_id=decode_cursor(cursor),
+            limit=limit,
+            operator_code=operator_code,
+            tag=tag,
+        )
+    return Page(
+        items=[ClientOut.model_validate(c) for c in found],
+        next_cursor=next_cursor([c.id for c in found], limit),
+    )
+
+
+@router.get("/{client_id}", responses=errors(404))
+async def get_client(client_id: ClientId, session: Session) -> ClientOut:
+    async with session.begin():
+        return ClientOut.model_validate(await queries.get(session, client_id))
+
+
+@router.patch("/{client_id}", responses=errors(404, 409))
+async def update_client(client_id: ClientId, body: ClientUpdate, session: Session) -> ClientOut:
+    """Change some fields; the operator code is kept when only the phone changes."""
+    bind_ids(client_id=client_id)
+    async with session.begin():
+        client = await queries.update_fields(session, client_id, body.changes())
+    log.info("client.updated", fields=sorted(body.changes()))
+    return ClientOut.model_validate(client)
+
+
+@router.delete("/{client_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+async def delete_client(client_id: ClientId, session: Session) -> Response:
+    """Delete the client. Its unsent messages are cancelled; its past records stay."""
+    bind_ids(client_id=client_id)
+    async with session.begin():
+        cancelled = await queries.delete(session, client_id)
+    log.info("client.deleted", cancelled_messages=cancelled)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,120 @@
+"""``/api/v1/mailings``."""
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Response, status
+
+from services.api import rules
+from services.api.convert import mailing_columns, mailing_out
+from services.api.deps import MailingId, Session, errors
+from services.api.pagination import Cursor, Limit, decode_cursor, next_cursor
+from services.api.queries import mailings as queries
+from services.api.schemas import MailingCreate, MailingOut, MailingUpdate, MessageOut, Page
+from shared.logs import bind_ids, get_logger
+from shared.statuses import MailingStatus, MessageStatus
+
+router = APIRouter(prefix="/mailings", tags=["mailings"])
+log = get_logger(__name__)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors())
+async def create_mailing(body: MailingCreate, session: Session) -> MailingOut:
+    """Create a mailing. One whose start is now or past starts at once."""
+    rules.check_new(body.end_at, datetime.now(UTC))
+    async with session.begin():
+        mailing, counts = await queries.create(session, mailing_columns(dict(body)))
+    bind_ids(mailing_id=mailing.id)
+    log.info("mailing.created", start_at=mailing.start_at.isoformat())
+    # TODO(#4): wake the planner so a mailing due now starts without waiting for its tick.
+    return mailing_out(mailing, counts)
+
+
+@router.get("", responses=errors())
+async def list_mailings(
+    session: Session,
+    status: MailingStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[MailingOut]:
+    """Mailings in id order, each with its statistics."""
+    async with session.begin():
+        rows = await queries.page(
+            session, after_id=decode_cursor(cursor), limit=limit, status=status
+        )
+    return Page(
+        items=[mailing_out(m, c) for m, c in rows],
+        next_cursor=next_cursor([m.id for m, _ in rows], limit),
+    )
+
+
+@router.get("/{mailing_id}", responses=errors(404))
+async def get_mailing(mailing_id: MailingId, session: Session) -> MailingOut:
+    """The mailing and its statistics."""
+    async with session.begin():
+        return mailing_out(*await queries.get(session, mailing_id))
+
+
+@router.patch("/{mailing_id}", responses=errors(404, 409))
+async def update_mailing(
+    mailing_id: MailingId, body: MailingUpdate, session: Session
+) -> MailingOut:
+    """Scheduled: any field. Running: only ``end_at``, in the future. Otherwise 409."""
+    bind_ids(mailing_id=mailing_id)
+    changes = body.changes()
+    async with session.begin():
+        # The row lock orders this against the planner starting the mailing meanwhile.
+        mailing, _ = await queries.get(session, mailing_id, lock=True)
+        rules.check_patch(mailing_id, mailing.status, changes, datetime.now(UTC))
+        rules.check_window(
+            changes.get("start_at", mailing.start_at), changes.get("end_at", mailing.end_at)
+        )
+        mailing, counts = await queries.save(session, mailing, mailing_columns(changes))
+    log.info("mailing.updated", fields=sorted(changes))
+    # TODO(#4): publish an end_at change to the senders' control fanout.
+    return mailing_out(mailing, counts)
+
+
+@router.post("/{mailing_id}/cancel", responses=errors(404, 409))
+async def cancel_mailing(mailing_id: MailingId, session: Session) -> MailingOut:
+    """Stop the mailing: unsent messages become ``cancelled``; records stay. Idempotent."""
+    bind_ids(mailing_id=mailing_id)
+    async with session.begin():
+        mailing, _ = await queries.get(session, mailing_id, lock=True)
+        rules.check_cancel(mailing_id, mailing.status)
+        cancelled = await queries.cancel_messages(session, mailing_id)
+        mailing, counts = await queries.save(session, mailing, {"status": "cancelled"})
+    log.info("mailing.cancelled", cancelled_messages=cancelled)
+    # TODO(#4): publish the cancel to the senders' control fanout.
+    return mailing_out(mailing, counts)
+
+
+@router.delete("/{mailing_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+async def delete_mailing(mailing_id: MailingId, session: Session) -> Response:
+    """Cancel the mailing, then remove it and its messages."""
+    bind_ids(mailing_id=mailing_id)
+    async with session.begin():
+        await queries.get(session, mailing_id, lock=True)
+        await queries.delete(session, mailing_id)
+    log.info("mailing.deleted")
+    # TODO(#4): publish the cancel to the senders' control fanout.
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{mailing_id}/messages", responses=errors(404))
+async def list_messages(
+    mailing_id: MailingId,
+    session: Session,
+    status: MessageStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[MessageOut]:
+    """The mailing's messages in id order: the detailed statistics."""
+    async with session.begin():
+        await queries.exists(session, mailing_id)
+        found = await queries.messages_page(
+            session, mailing_id, after_id=decode_cursor(cursor), limit=limit, status=status
+        )
+    return Page(
+        items=[MessageOut.model_validate(m) for m in found],
+        next_cursor=next_cursor([m.id for m in found], limit),
+    )

@@ -1,0 +1,29 @@
+"""``/api/v1/stats``."""
+
+from fastapi import APIRouter
+
+from services.api.convert import stats
+from services.api.deps import Session, errors
+from services.api.queries import stats as queries
+from services.api.schemas import MailingStats, OverallStats
+from shared.statuses import MessageStatus
+
+router = APIRouter(tags=["stats"])
+
+
+@router.get("/stats", responses=errors())
+async def overall_stats(session: Session) -> OverallStats:
+    """Every mailing with its counts by status, and the totals over all of them."""
+    async with session.begin():
+        rows = await queries.per_mailing(session)
+    mailings = []
+    totals = dict.fromkeys(map(str, MessageStatus), 0)
+    for row in rows:
+        values = tuple(row)
+        mailing_id, status, counts = values[0], values[1], values[2:]
+        by_status = {str(s): int(n) for s, n in zip(MessageStatus, counts, strict=True)}
+        for key, count in by_status.items():
+            totals[key] += count
+        mailings.append(MailingStats(id=mailing_id, status=status, **stats(by_status).model_dump()))
+    overall = stats(totals)
+    return OverallStats(total=overall.total, by_status=overall.by_status, mailings=mailings)
