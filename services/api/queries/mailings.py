@@ -32,7 +32,8 @@ async def get(session: AsyncSession, mailing_id: int, *, lock: bool = False) -> 
     row = (await session.execute(query.with_for_update(of=Mailing) if lock else query)).first()
     if row is None:
         raise NotFound("mailing", mailing_id)
-    return row.tuple()
+    mailing, counts = row
+    return mailing, counts
 
 
 async def exists(session: AsyncSession, mailing_id: int) -> None:
@@ -75,7 +76,7 @@ async def page(
     )
     if status is not None:
         query = query.where(Mailing.status == status)
-    return [row.tuple() for row in await session.execute(query)]
+    return [(m, c) for m, c in await session.execute(query)]
 
 
 async def messages_page(

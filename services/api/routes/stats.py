@@ -18,10 +18,7 @@ async def overall_stats(session: Session) -> OverallStats:
         rows = await queries.per_mailing(session)
     mailings = []
     totals = dict.fromkeys(map(str, MessageStatus), 0)
-    for row in rows:
-        values = tuple(row)
-        mailing_id, status, counts = values[0], values[1], values[2:]
-        by_status = {str(s): int(n) for s, n in zip(MessageStatus, counts, strict=True)}
+    for mailing_id, status, by_status in rows:
         for key, count in by_status.items():
             totals[key] += count
         mailings.append(MailingStats(id=mailing_id, status=status, **stats(by_status).model_dump()))
