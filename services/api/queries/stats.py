@@ -20,6 +20,10 @@ async def per_mailing(session: AsyncSession) -> list[MailingCountsRow]:
     )
     rows = await session.execute(query)
     return [
-        (int(row[0]), str(row[1]), {s.value: int(n) for s, n in zip(MessageStatus, row[2:])})
+        (
+            int(row[0]),
+            str(row[1]),
+            {s.value: int(n) for s, n in zip(MessageStatus, row[2:], strict=True)},
+        )
         for row in rows
     ]
