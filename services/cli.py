@@ -1,5 +1,6 @@
 """The ``mailer`` command: one sub-command per service, plus operations."""
 
+import asyncio
 import sys
 
 import typer
@@ -19,7 +20,7 @@ def _fail(exc: SettingsError) -> None:
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (safe to run on every start)."""
-    from shared.migrate import upgrade
+    from shared.migrate import ensure_database, upgrade
 
     try:
         database = load_settings(DatabaseSettings)
@@ -28,8 +29,11 @@ def migrate() -> None:
         _fail(exc)
         return
     configure_logging(level=logs.log_level, log_format=logs.log_format)
+    log = get_logger(__name__)
+    if asyncio.run(ensure_database(database.database_url)):
+        log.info("migrate.database_created")
     upgrade(database.database_url)
-    get_logger(__name__).info("migrate.done")
+    log.info("migrate.done")
 
 
 @app.command()

@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 
@@ -20,3 +22,25 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database to ``revision``; safe to run on every start."""
     command.upgrade(alembic_config(database_url), revision)
+
+
+async def ensure_database(database_url: str) -> bool:
+    """Create the database named in the URL if it is missing; True if it was created.
+
+    Connects to the server's ``postgres`` database, so the role needs CREATEDB for a first
+    run; an existing database is left alone.
+    """
+    url = make_url(database_url)
+    name = url.database
+    if not name:
+        return False
+    admin = url.set(drivername="postgresql", database="postgres")
+    connection = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        if await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        quoted = name.replace('"', '""')
+        await connection.execute(f'CREATE DATABASE "{quoted}"')
+    finally:
+        await connection.close()
+    return True

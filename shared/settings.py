@@ -42,7 +42,7 @@ class BrokerSettings(BaseSettings):
 class ApiSettings(BaseSettings):
     model_config = _ENV
 
-    api_token: SecretStr
+    api_token: SecretStr = Field(min_length=16)
     """Bearer token every ``/api/v1`` request must carry. Required: there is no safe default."""
     api_host: str = "127.0.0.1"
     """Address the API listens on."""
