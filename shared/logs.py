@@ -8,7 +8,7 @@ carries them without passing them around.
 
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -111,8 +111,3 @@ def bind_ids(**ids: int | str | None) -> None:
 def clear_ids() -> None:
     """Forget the bound ids, at the start of each request or message."""
     structlog.contextvars.clear_contextvars()
-
-
-def context() -> MutableMapping[str, Any]:
-    """The ids bound now (for tests and error reports)."""
-    return structlog.contextvars.get_contextvars()

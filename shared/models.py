@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -57,7 +58,7 @@ class _Timestamps:
 class Client(_Timestamps, Base):
     __tablename__ = "clients"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     phone: Mapped[str] = mapped_column(String(11), unique=True)
     operator_code: Mapped[str] = mapped_column(String(3), index=True)
     tag: Mapped[str] = mapped_column(String(64), server_default="", index=True)
@@ -73,7 +74,7 @@ class Client(_Timestamps, Base):
 class Mailing(_Timestamps, Base):
     __tablename__ = "mailings"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     text: Mapped[str] = mapped_column(Text)
@@ -106,7 +107,7 @@ class Mailing(_Timestamps, Base):
 class Message(_Timestamps, Base):
     __tablename__ = "messages"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     """The provider's ``msgId``: one per message, the same for every attempt."""
     mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
     # A deleted client's past records stay (SPEC §3), so the link is cleared, not cascaded.

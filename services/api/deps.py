@@ -23,5 +23,9 @@ MailingId = Annotated[int, Path(ge=1, le=MAX_ID, description="The mailing's id."
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error responses a route can give (401 on every route)."""
+    """OpenAPI entries for the error responses a route can give (401 on every route).
+
+    Routes with a JSON body list 400: FastAPI answers it, not a handler of ours, when the body
+    is not even text (bytes that are not UTF-8); malformed JSON text is a 422 like any other.
+    """
     return {status: {"model": ErrorOut} for status in (401, *statuses)}

@@ -91,7 +91,15 @@ OperatorCode = Annotated[
 Tag = Annotated[str, Field(max_length=64, examples=["vip"]), AfterValidator(check_storable)]
 TimeZoneName = Annotated[
     str,
-    Field(min_length=1, max_length=64, examples=["Europe/Moscow"]),
+    Field(
+        min_length=1,
+        max_length=64,
+        examples=["Europe/Moscow"],
+        # The list is tzdata's, hundreds of names that change between releases: stated, not
+        # enumerated in the schema.
+        description="An IANA time zone name (Europe/Moscow, UTC); offsets such as UTC+3 and "
+        "host aliases such as localtime are refused.",
+    ),
     AfterValidator(check_timezone),
 ]
 MessageText = Annotated[

@@ -5,7 +5,6 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from starlette.routing import Match
 
 from shared.logs import bind_ids, clear_ids, get_logger
 
@@ -20,12 +19,11 @@ log = get_logger(__name__)
 
 
 def _route_template(request: Request) -> str:
-    # The template, not the path: one series per route, not per id.
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", request.url.path))
-    return "unmatched"
+    # The matched route's template, never the raw path: one series per route, not one per id.
+    # (The router records the route in the scope; the template it keeps is relative to the
+    # prefix it was included under.)
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
 
 
 async def observe(

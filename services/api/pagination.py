@@ -44,5 +44,9 @@ def decode_cursor(cursor: str | None) -> int:
 
 
 def next_cursor(ids: list[int], limit: int) -> str | None:
-    """A cursor when the page is full (there may be more), else None."""
-    return encode_cursor(ids[-1]) if len(ids) == limit else None
+    """A cursor when there is more, else None.
+
+    Callers fetch ``limit + 1`` rows and show ``limit``: the extra row tells whether a next
+    page exists, so the last page says null instead of leading to an empty one.
+    """
+    return encode_cursor(ids[limit - 1]) if len(ids) > limit else None

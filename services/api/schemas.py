@@ -5,9 +5,10 @@ mailing to the wrong audience or at the wrong time.
 """
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.config import JsonDict
 
 from services.api.fields import (
     MAX_LIST_ITEMS,
@@ -28,17 +29,41 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _document_nulls(schema: JsonDict, model: type[Any]) -> None:
+    """In the schema too, a field that refuses null may be omitted but not set to null."""
+    nullable: frozenset[str] = getattr(model, "_nullable", frozenset())
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return
+    for name, field in properties.items():
+        if name in nullable or not isinstance(field, dict):
+            continue
+        field.pop("default", None)
+        arms = field.pop("anyOf", None)
+        if not isinstance(arms, list):
+            continue
+        kept = [arm for arm in arms if arm != {"type": "null"}]
+        if len(kept) == 1 and isinstance(kept[0], dict):
+            field.update({**kept[0], **field})  # the field's own examples and description win
+        else:
+            field["anyOf"] = kept
+
+
 class _Patch(_Request):
     """A partial update: omitted fields keep their value; ``null`` only where a field allows it."""
 
-    _nullable: frozenset[str] = frozenset()
+    # The None defaults only mark a field as omitted; the schema must not offer null for them.
+    model_config = ConfigDict(json_schema_extra=_document_nulls)
 
-    @model_validator(mode="after")
-    def _reject_nulls(self) -> Self:
-        for name in self.model_fields_set - self._nullable:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} may not be null; omit it to keep the current value")
-        return self
+    _nullable: ClassVar[frozenset[str]] = frozenset()
+
+    # A field validator, not a model validator, so that the error's loc names the field.
+    @field_validator("*")
+    @classmethod
+    def _reject_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls._nullable:
+            raise ValueError("may not be null; omit the field to keep its current value")
+        return value
 
     def changes(self) -> dict[str, Any]:
         """The fields the request sets, as given."""
@@ -97,8 +122,9 @@ class Filter(_Request):
 class SendWindow(_Request):
     """Hours in each client's local time, half-open ``[start, end)``; wraps past midnight."""
 
-    start: TimeOfDay
-    end: TimeOfDay
+    # Examples that differ, so the documented example is a request the API accepts.
+    start: TimeOfDay = Field(examples=["09:00"])
+    end: TimeOfDay = Field(examples=["21:00"])
 
     @field_validator("end")
     @classmethod
@@ -110,14 +136,21 @@ class SendWindow(_Request):
 
 def _check_end_after_start(end_at: datetime, info: ValidationInfo) -> datetime:
     start_at = info.data.get("start_at")
-    if start_at is not None and end_at <= start_at:
+    # A null end_at is refused by _Patch on its own; it has no order to check.
+    if start_at is not None and end_at is not None and end_at <= start_at:
         raise ValueError("must be after start_at")
     return end_at
 
 
+# Later than the start_at example and far ahead, so the example stays one the API accepts.
+_END_AT_EXAMPLE = "2030-01-08T21:00:00+03:00"
+
+
 class MailingCreate(_Request):
     start_at: Timestamp = Field(description="Now or in the past starts the mailing at once.")
-    end_at: Timestamp = Field(description="No provider request starts at or after it.")
+    end_at: Timestamp = Field(
+        description="No provider request starts at or after it.", examples=[_END_AT_EXAMPLE]
+    )
     text: MessageText
     filter: Filter = Field(default_factory=Filter)
     send_window: SendWindow | None = None
@@ -129,7 +162,7 @@ class MailingUpdate(_Patch):
     _nullable = frozenset({"send_window"})
 
     start_at: Timestamp | None = None
-    end_at: Timestamp | None = None
+    end_at: Timestamp | None = Field(default=None, examples=[_END_AT_EXAMPLE])
     text: MessageText | None = None
     filter: Filter | None = None
     send_window: SendWindow | None = Field(default=None, description="null removes the window.")

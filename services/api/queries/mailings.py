@@ -27,6 +27,9 @@ async def get(session: AsyncSession, mailing_id: int, *, lock: bool = False) -> 
         select(Mailing, MailingCounts)
         .join(MailingCounts, MailingCounts.mailing_id == Mailing.id)
         .where(Mailing.id == mailing_id)
+        # Triggers rewrite the counters behind the session's back (a cancel in this very
+        # transaction, for one): reload them instead of reusing the objects already loaded.
+        .execution_options(populate_existing=True)
     )
     # Lock only the mailing: the counters row is written by status batches all the time.
     row = (await session.execute(query.with_for_update(of=Mailing) if lock else query)).first()

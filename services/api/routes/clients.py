@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from services.api.deps import ClientId, Session, errors
-from services.api.fields import OperatorCode
+from services.api.fields import OperatorCode, Tag
 from services.api.pagination import Cursor, Limit, decode_cursor, next_cursor
 from services.api.queries import clients as queries
 from services.api.schemas import ClientCreate, ClientOut, ClientUpdate, Page
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/clients", tags=["clients"])
 log = get_logger(__name__)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(400, 409))
 async def create_client(body: ClientCreate, session: Session) -> ClientOut:
     """Create a client; 409 if the phone is taken."""
     fields = body.model_dump()
@@ -32,7 +32,7 @@ async def create_client(body: ClientCreate, session: Session) -> ClientOut:
 async def list_clients(
     session: Session,
     operator_code: Annotated[OperatorCode | None, Query()] = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[Tag | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[ClientOut]:
@@ -41,12 +41,12 @@ async def list_clients(
         found = await queries.page(
             session,
             after_id=decode_cursor(cursor),
-            limit=limit,
+            limit=limit + 1,
             operator_code=operator_code,
             tag=tag,
         )
     return Page(
-        items=[ClientOut.model_validate(c) for c in found],
+        items=[ClientOut.model_validate(c) for c in found[:limit]],
         next_cursor=next_cursor([c.id for c in found], limit),
     )
 
@@ -57,7 +57,7 @@ async def get_client(client_id: ClientId, session: Session) -> ClientOut:
         return ClientOut.model_validate(await queries.get(session, client_id))
 
 
-@router.patch("/{client_id}", responses=errors(404, 409))
+@router.patch("/{client_id}", responses=errors(400, 404, 409))
 async def update_client(client_id: ClientId, body: ClientUpdate, session: Session) -> ClientOut:
     """Change some fields; the operator code is kept when only the phone changes."""
     bind_ids(client_id=client_id)

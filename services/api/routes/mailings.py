@@ -17,7 +17,7 @@ router = APIRouter(prefix="/mailings", tags=["mailings"])
 log = get_logger(__name__)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=errors())
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(400))
 async def create_mailing(body: MailingCreate, session: Session) -> MailingOut:
     """Create a mailing. One whose start is now or past starts at once."""
     rules.check_new(body.end_at, datetime.now(UTC))
@@ -39,10 +39,10 @@ async def list_mailings(
     """Mailings in id order, each with its statistics."""
     async with session.begin():
         rows = await queries.page(
-            session, after_id=decode_cursor(cursor), limit=limit, status=status
+            session, after_id=decode_cursor(cursor), limit=limit + 1, status=status
         )
     return Page(
-        items=[mailing_out(m, c) for m, c in rows],
+        items=[mailing_out(m, c) for m, c in rows[:limit]],
         next_cursor=next_cursor([m.id for m, _ in rows], limit),
     )
 
@@ -54,7 +54,7 @@ async def get_mailing(mailing_id: MailingId, session: Session) -> MailingOut:
         return mailing_out(*await queries.get(session, mailing_id))
 
 
-@router.patch("/{mailing_id}", responses=errors(404, 409))
+@router.patch("/{mailing_id}", responses=errors(400, 404, 409))
 async def update_mailing(
     mailing_id: MailingId, body: MailingUpdate, session: Session
 ) -> MailingOut:
@@ -112,9 +112,9 @@ async def list_messages(
     async with session.begin():
         await queries.exists(session, mailing_id)
         found = await queries.messages_page(
-            session, mailing_id, after_id=decode_cursor(cursor), limit=limit, status=status
+            session, mailing_id, after_id=decode_cursor(cursor), limit=limit + 1, status=status
         )
     return Page(
-        items=[MessageOut.model_validate(m) for m in found],
+        items=[MessageOut.model_validate(m) for m in found[:limit]],
         next_cursor=next_cursor([m.id for m in found], limit),
     )

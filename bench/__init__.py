@@ -1,0 +1,1 @@
+"""Benchmarks run by hand against a local PostgreSQL (see each module's docstring)."""

@@ -1,0 +1,294 @@
+"""The database schema: its own rules, its agreement with the models, and its migrations."""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, time
+from typing import Any
+
+import asyncpg
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import CheckConstraint, Connection, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.migrate import alembic_config
+from shared.models import Base
+from tests.conftest import ADMIN_URL
+
+CLIENT = "INSERT INTO clients (phone, operator_code) VALUES (:phone, :code)"
+MAILING = (
+    "INSERT INTO mailings (start_at, end_at, text, window_start, window_end)"
+    " VALUES (:start_at, :end_at, :text, :window_start, :window_end)"
+)
+MESSAGE = (
+    "INSERT INTO messages (mailing_id, client_id, status, attempts)"
+    " VALUES (:mailing_id, :client_id, :status, :attempts)"
+)
+START = "2030-01-01T00:00:00Z"
+END = "2030-01-02T00:00:00Z"
+
+
+async def _insert(engine: AsyncEngine, statement: str, **values: Any) -> int:
+    async with engine.begin() as connection:
+        found = await connection.scalar(text(statement + " RETURNING id"), values)
+    return int(found or 0)
+
+
+async def _client(engine: AsyncEngine, phone: str = "79161234567", code: str = "916") -> int:
+    return await _insert(engine, CLIENT, phone=phone, code=code)
+
+
+async def _mailing(engine: AsyncEngine, **overrides: Any) -> int:
+    values = {
+        "start_at": START,
+        "end_at": END,
+        "text": "hello",
+        "window_start": None,
+        "window_end": None,
+        **overrides,
+    }
+    for name in ("start_at", "end_at"):
+        values[name] = datetime.fromisoformat(values[name])
+    for name in ("window_start", "window_end"):
+        values[name] = _time(values[name])
+    return await _insert(engine, MAILING, **values)
+
+
+def _time(value: str | None) -> time | None:
+    return None if value is None else time.fromisoformat(value)
+
+
+async def _message(
+    engine: AsyncEngine, mailing_id: int, client_id: int, status: str = "pending", attempts: int = 0
+) -> int:
+    return await _insert(
+        engine,
+        MESSAGE,
+        mailing_id=mailing_id,
+        client_id=client_id,
+        status=status,
+        attempts=attempts,
+    )
+
+
+# --- the rules the database keeps on its own ----------------------------------------------
+
+
+async def test_valid_rows_are_accepted(engine: AsyncEngine) -> None:
+    client_id = await _client(engine)
+    mailing_id = await _mailing(engine, text="x" * 2000, window_start="22:00", window_end="06:00")
+    await _message(engine, mailing_id, client_id, status="sent", attempts=3)
+
+    async with engine.connect() as connection:
+        counts = (await connection.execute(text("SELECT * FROM mailing_counts"))).one()
+    assert (counts.mailing_id, counts.sent, counts.pending) == (mailing_id, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("phone", "code"),
+    [
+        ("89161234567", "916"),
+        ("7916123456", "916"),
+        ("7916123456a", "916"),
+        ("79161234567", "9a6"),
+        ("79161234567", "91"),
+    ],
+)
+async def test_malformed_client_is_refused(engine: AsyncEngine, phone: str, code: str) -> None:
+    with pytest.raises(IntegrityError):
+        await _client(engine, phone, code)
+
+
+async def test_duplicate_phone_is_refused(engine: AsyncEngine) -> None:
+    await _client(engine)
+
+    with pytest.raises(IntegrityError, match="uq_clients_phone"):
+        await _client(engine, code="903")
+
+
+async def test_empty_timezone_is_refused(engine: AsyncEngine) -> None:
+    with pytest.raises(IntegrityError):
+        await _insert(
+            engine,
+            "INSERT INTO clients (phone, operator_code, timezone)"
+            " VALUES ('79161234567', '916', '')",
+        )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"end_at": START},
+        {"end_at": "2029-12-31T23:59:59Z"},
+        {"text": "   "},
+        {"text": " \t\n "},
+        {"text": ""},
+        {"text": "x" * 2001},
+        {"window_start": "10:00", "window_end": "10:00"},
+        {"window_start": "10:00"},
+        {"window_end": "10:00"},
+    ],
+    ids=[
+        "end-equals-start",
+        "end-before-start",
+        "blank-text",
+        "whitespace-text",
+        "empty-text",
+        "text-2001",
+        "window-zero",
+        "window-start-only",
+        "window-end-only",
+    ],
+)
+async def test_malformed_mailing_is_refused(engine: AsyncEngine, overrides: dict[str, Any]) -> None:
+    with pytest.raises(IntegrityError):
+        await _mailing(engine, **overrides)
+
+
+async def test_unknown_mailing_status_is_refused(engine: AsyncEngine) -> None:
+    mailing_id = await _mailing(engine)
+
+    with pytest.raises(IntegrityError, match="ck_mailings_status_known"):
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE mailings SET status = 'paused' WHERE id = :id"), {"id": mailing_id}
+            )
+
+
+@pytest.mark.parametrize(
+    ("values", "constraint"),
+    [
+        ({"status": "delivered"}, "ck_messages_status_known"),
+        ({"status": "SENT"}, "ck_messages_status_known"),
+        ({"attempts": -1}, "ck_messages_attempts_not_negative"),
+    ],
+)
+async def test_malformed_message_is_refused(
+    engine: AsyncEngine, values: dict[str, Any], constraint: str
+) -> None:
+    mailing_id = await _mailing(engine)
+    client_id = await _client(engine)
+
+    with pytest.raises(IntegrityError, match=constraint):
+        await _message(engine, mailing_id, client_id, **values)
+
+
+async def test_second_message_for_the_same_client_is_refused(engine: AsyncEngine) -> None:
+    mailing_id = await _mailing(engine)
+    client_id = await _client(engine)
+    await _message(engine, mailing_id, client_id)
+
+    with pytest.raises(IntegrityError, match="ix_messages_mailing_id_client_id"):
+        await _message(engine, mailing_id, client_id, status="queued")
+
+
+async def test_message_for_a_missing_mailing_is_refused(engine: AsyncEngine) -> None:
+    client_id = await _client(engine)
+
+    with pytest.raises(IntegrityError):
+        await _message(engine, 12345, client_id)
+
+
+@pytest.mark.parametrize("table", ["clients", "mailings", "messages"])
+async def test_timestamps_may_not_be_null(engine: AsyncEngine, table: str) -> None:
+    mailing_id = await _mailing(engine)
+    client_id = await _client(engine)
+    await _message(engine, mailing_id, client_id)
+
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            await connection.execute(text(f"UPDATE {table} SET created_at = NULL"))  # noqa: S608
+
+
+# --- the models and the migrations agree --------------------------------------------------
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "compare_server_default": True}
+    )
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _check_names(connection: Connection) -> set[tuple[str, str]]:
+    rows = connection.execute(
+        text(
+            "SELECT conrelid::regclass::text, conname FROM pg_constraint"
+            " WHERE contype = 'c' AND connamespace = 'public'::regnamespace"
+        )
+    )
+    return {(table, name) for table, name in rows if not name.endswith("_not_null")}
+
+
+async def test_models_match_the_migrations(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        differences = await connection.run_sync(_differences)
+        in_database = await connection.run_sync(_check_names)
+
+    assert differences == []
+    # Alembic does not compare CHECK constraints: compare their names at least.
+    in_models = {
+        (table.name, str(constraint.name))
+        for table in Base.metadata.sorted_tables
+        for constraint in table.constraints
+        if isinstance(constraint, CheckConstraint)
+    }
+    assert in_database == in_models
+
+
+# --- downgrade and upgrade again ----------------------------------------------------------
+
+
+@pytest.fixture
+def scratch_database_url() -> Iterator[str]:
+    """An empty database of this test's own, dropped afterwards."""
+    name = f"mailer_migrate_{uuid.uuid4().hex[:12]}"
+    admin = make_url(ADMIN_URL).set(drivername="postgresql").render_as_string(False)
+    asyncio.run(_execute(admin, f'CREATE DATABASE "{name}"'))
+    yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _execute(dsn: str, sql: str) -> list[Any]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return list(await connection.fetch(sql))
+    finally:
+        await connection.close()
+
+
+def _objects(url: str) -> dict[str, set[str]]:
+    """The tables, functions and triggers the database holds in ``public``."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    queries = {
+        "tables": "SELECT tablename AS n FROM pg_tables WHERE schemaname = 'public'",
+        "functions": "SELECT proname AS n FROM pg_proc WHERE pronamespace = 'public'::regnamespace",
+        "triggers": "SELECT tgname AS n FROM pg_trigger WHERE NOT tgisinternal",
+    }
+    return {
+        kind: {row["n"] for row in asyncio.run(_execute(dsn, sql))} for kind, sql in queries.items()
+    }
+
+
+# A plain function: Alembic's env.py runs its own event loop, which cannot nest in a test's.
+def test_downgrade_to_base_and_upgrade_again(scratch_database_url: str) -> None:
+    config = alembic_config(scratch_database_url)
+    command.upgrade(config, "head")
+    migrated = _objects(scratch_database_url)
+    assert {"clients", "mailings", "messages", "mailing_counts"} <= migrated["tables"]
+    assert len(migrated["triggers"]) == 4
+
+    command.downgrade(config, "base")
+    assert _objects(scratch_database_url) == {
+        "tables": {"alembic_version"},
+        "functions": set(),
+        "triggers": set(),
+    }
+
+    command.upgrade(config, "head")
+    assert _objects(scratch_database_url) == migrated
