@@ -2,38 +2,49 @@
 
 import asyncio
 import sys
+from typing import NoReturn
 
+import asyncpg
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.errors import SettingsError
 from shared.logs import configure_logging, get_logger
-from shared.settings import DatabaseSettings, LogSettings, load_settings
+from shared.settings import DatabaseSettings, LogSettings, load_settings, secret_values
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The SMS mailing service.")
 
 
-def _fail(exc: SettingsError) -> None:
-    typer.echo(f"mailer: configuration error: {exc}", err=True)
-    sys.exit(2)
+def _fail(message: str, exit_code: int = 2) -> NoReturn:
+    typer.echo(f"mailer: {message}", err=True)
+    sys.exit(exit_code)
 
 
 @app.command()
 def migrate() -> None:
-    """Apply the database migrations (safe to run on every start)."""
+    """Create the database if it is missing and apply the migrations (safe on every start)."""
     from shared.migrate import ensure_database, upgrade
 
     try:
         database = load_settings(DatabaseSettings)
         logs = load_settings(LogSettings)
     except SettingsError as exc:
-        _fail(exc)
-        return
-    configure_logging(level=logs.log_level, log_format=logs.log_format)
+        _fail(f"configuration error: {exc}")
+    configure_logging(
+        level=logs.log_level, log_format=logs.log_format, secrets=secret_values(database)
+    )
     log = get_logger(__name__)
-    if asyncio.run(ensure_database(database.database_url)):
-        log.info("migrate.database_created")
-    upgrade(database.database_url)
-    log.info("migrate.done")
+    name = make_url(database.database_url).database
+    try:
+        if asyncio.run(ensure_database(database.database_url)):
+            log.info("migrate.database_created", database=name)
+        upgrade(database.database_url)
+    except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+        # An unreachable server or a refused login is an operator's fix, not a crash: one line
+        # that says what failed (no URL: it may hold a password).
+        _fail(f"cannot migrate database {name!r}: {type(exc).__name__}: {exc}", exit_code=1)
+    log.info("migrate.done", database=name)
 
 
 @app.command()
@@ -44,4 +55,4 @@ def api() -> None:
     try:
         run()
     except SettingsError as exc:
-        _fail(exc)
+        _fail(f"configuration error: {exc}")

@@ -33,22 +33,30 @@ class SecretRedactor:
 
     def __call__(self, _logger: Any, _method: str, event: EventDict) -> EventDict:
         for key, value in list(event.items()):
-            if key.lower() in _SECRET_KEYS:
-                event[key] = REDACTED
-            else:
-                event[key] = self._scrub(value)
+            # "_record" and the like are structlog's own plumbing, not output.
+            if not key.startswith("_"):
+                event[key] = self._clean(key, value)
         return event
 
-    def _scrub(self, value: Any) -> Any:
-        if not self._secrets:
+    def _clean(self, key: str, value: Any) -> Any:
+        if key.lower() in _SECRET_KEYS:
+            return REDACTED
+        if isinstance(value, dict):
+            return {k: self._clean(str(k), v) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [self._clean("", item) for item in value]
+        if value is None or isinstance(value, (bool, int, float)) or not self._secrets:
             return value
-        if not isinstance(value, str):
-            if isinstance(value, (int, float, bool)) or value is None:
-                return value
-            value = str(value)
+        text = str(value)
         for secret in self._secrets:
-            value = value.replace(secret, REDACTED)
-        return value
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+def _drop_color_message(_logger: Any, _method: str, event: EventDict) -> EventDict:
+    # uvicorn adds a copy of its message with ANSI colour codes for its own formatter.
+    event.pop("color_message", None)
+    return event
 
 
 def configure_logging(
@@ -65,6 +73,7 @@ def configure_logging(
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        _drop_color_message,
         SecretRedactor(secrets),
     ]
     renderer: Processor = (

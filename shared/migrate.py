@@ -1,10 +1,12 @@
 """Apply the Alembic migrations shipped inside the package (``mailer migrate``)."""
 
+from functools import cache
 from pathlib import Path
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 _SCRIPTS = Path(__file__).parent / "migrations"
@@ -17,6 +19,14 @@ def alembic_config(database_url: str) -> Config:
     # ConfigParser interpolation would treat a '%' in a password as a reference.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
+
+
+@cache
+def head_revision() -> str | None:
+    """The newest migration this code ships; a database below it is not ready for it."""
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:

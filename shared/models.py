@@ -30,6 +30,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.statuses import MailingStatus, MessageStatus
 
+MAX_ID = 2**63 - 1
+"""The largest id a bigint column holds; larger ones cannot exist."""
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

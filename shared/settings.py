@@ -4,32 +4,42 @@ Each service loads only the groups it needs, at start-up (never at import), thro
 :func:`load_settings`, which turns pydantic's error into one that names the variable.
 """
 
-from typing import TypeVar
+from typing import Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import SettingsError
 
 _ENV = SettingsConfigDict(env_prefix="MAILER_", env_file=".env", extra="ignore")
+_POSTGRES_SCHEMES = frozenset({"postgresql+asyncpg", "postgresql", "postgres"})
 
 
 class LogSettings(BaseSettings):
     model_config = _ENV
 
-    log_level: str = "INFO"
-    """Lowest level written: DEBUG, INFO, WARNING or ERROR."""
-    log_format: str = "json"
-    """``json`` for one JSON object per line, ``console`` for a readable coloured line."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Lowest level written."""
+    log_format: Literal["json", "console"] = "json"
+    """``json`` for one JSON object per line, ``console`` for a line meant for people."""
 
 
 class DatabaseSettings(BaseSettings):
     model_config = _ENV
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/mailer"
-    """SQLAlchemy URL of the PostgreSQL database (asyncpg driver)."""
+    """URL of the PostgreSQL database; ``postgres://`` and ``postgresql://`` mean asyncpg too."""
     database_pool_size: int = Field(default=10, ge=1)
     """Connections kept open per process."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_driver(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in _POSTGRES_SCHEMES:
+            raise ValueError("must be a PostgreSQL URL: postgresql+asyncpg://user@host:port/name")
+        return f"postgresql+asyncpg://{rest}"
 
 
 class BrokerSettings(BaseSettings):
@@ -64,6 +74,20 @@ class ProviderSettings(BaseSettings):
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
+def secret_values(*groups: BaseSettings) -> list[str]:
+    """Every token, and every password inside a URL, of these settings: what logs redact."""
+    found: list[str] = []
+    for group in groups:
+        for value in group.model_dump().values():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+                found.append(value)
+            if isinstance(value, str) and "://" in value:
+                password = urlsplit(value).password
+                found.extend([password, unquote(password)] if password else [])
+    return found
+
+
 def load_settings(cls: type[SettingsT]) -> SettingsT:
     """Read one settings group, or raise :class:`SettingsError` naming each bad variable."""
     try:
@@ -82,7 +106,8 @@ def _describe(cls: type[BaseSettings], exc: ValidationError) -> str:
             problems.append(f"{variable} is required but not set (environment or .env)")
         else:
             # Only the message, never the input: the value may be a secret.
-            problems.append(f"{variable} is invalid: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{variable} is invalid: {message}")
     return "; ".join(problems)
 
 

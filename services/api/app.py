@@ -5,9 +5,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from services.api.auth import require_token, token_gate
+from services.api.auth import TokenGate, require_token
 from services.api.errors import install_error_handlers
-from services.api.metrics import metrics_endpoint, observe
+from services.api.metrics import ObserveRequests, metrics_endpoint
 from services.api.routes import clients, health, mailings, stats
 from shared.db import create_engine, session_factory
 from shared.settings import ApiSettings, BrokerSettings, DatabaseSettings
@@ -42,8 +42,8 @@ def create_app(api: ApiSettings, database: DatabaseSettings, broker: BrokerSetti
     app.state.api_token = api.api_token.get_secret_value()
     app.state.rabbitmq_url = broker.rabbitmq_url.get_secret_value()
     install_error_handlers(app)
-    app.middleware("http")(token_gate(API_PREFIX))
-    app.middleware("http")(observe)  # added last, so it also sees the gate's refusals
+    app.add_middleware(TokenGate, prefix=API_PREFIX)
+    app.add_middleware(ObserveRequests)  # added last, so it wraps the gate and sees refusals
     protected = [Depends(require_token)]
     for router in (clients.router, mailings.router, stats.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=protected)

@@ -1,20 +1,17 @@
 """Bearer-token authentication of every ``/api/v1`` route."""
 
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.api.errors import Unauthorized
+from services.api.errors import Unauthorized, response_for
 
 _bearer = HTTPBearer(auto_error=False, description="The token from MAILER_API_TOKEN.")
 
 _REFUSAL = "missing or invalid bearer token"
-
-Middleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
 
 
 def _token_ok(request: Request, given: str) -> bool:
@@ -32,22 +29,22 @@ async def require_token(
         raise Unauthorized(_REFUSAL)
 
 
-def token_gate(prefix: str) -> Middleware:
+class TokenGate:
     """Refuse requests under ``prefix`` without the token before any route reads them.
 
-    FastAPI parses a JSON body before it runs dependencies, so the dependency alone answers a
-    malformed body with 422 to a caller that has no token at all.
+    FastAPI parses a JSON body before it runs dependencies, so the dependency alone would
+    answer a malformed body with 422 to a caller that has no token at all.
     """
 
-    async def gate(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path.startswith(prefix):
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            request = Request(scope)
             credentials = await _bearer(request)
             if not _token_ok(request, credentials.credentials if credentials else ""):
-                return JSONResponse(
-                    {"detail": _REFUSAL}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-                )
-        return await call_next(request)
-
-    return gate
+                await response_for(Unauthorized(_REFUSAL))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.pagination import MAX_ID
 from services.api.schemas import ErrorOut
+from shared.models import MAX_ID
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -22,7 +22,7 @@ ClientId = Annotated[int, Path(ge=1, le=MAX_ID, description="The client's id.")]
 MailingId = Annotated[int, Path(ge=1, le=MAX_ID, description="The mailing's id.")]
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error responses a route can give (401 on every route).
 
     Routes with a JSON body list 400: FastAPI answers it, not a handler of ours, when the body

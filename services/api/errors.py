@@ -1,11 +1,12 @@
 """API errors and the one place that turns every error into an HTTP response."""
 
-from typing import Any
+from typing import cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.routing import Match
 
 from shared.logs import get_logger
@@ -50,21 +51,30 @@ class InvalidField(ApiError):
         self.location = (source, field)
 
 
-def _validation_body(location: tuple[str, ...], message: str) -> dict[str, Any]:
-    # The same shape FastAPI gives its own validation errors, so clients parse one format.
-    return {"detail": [{"loc": list(location), "msg": message, "type": "value_error"}]}
+RETRY_AFTER_S = 5
+
+# SQLSTATEs that mean "try again later", not "this request is wrong": connection failures
+# (08), too many clients (53), shutting down or starting up (57P), a missing database (3D000),
+# and the two transaction conflicts a retry resolves (40001 serialization, 40P01 deadlock).
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "3D000", "40001", "40P01")
+_UNDEFINED_TABLE = "42P01"
 
 
-async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+def response_for(exc: ApiError) -> JSONResponse:
+    """The HTTP response of one of our errors; every ApiError becomes a response here."""
     if isinstance(exc, InvalidField):
-        return JSONResponse(_validation_body(exc.location, exc.detail), status_code=422)
+        body = {"detail": [{"loc": list(exc.location), "msg": exc.detail, "type": "value_error"}]}
+        # The same shape as FastAPI's own validation errors, so clients parse one format.
+        return JSONResponse(body, status_code=422)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
     return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
 
 
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    return response_for(cast(ApiError, exc))
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
     # Echo neither inputs nor pydantic's internal context: only where and what.
     errors = [
         {
@@ -72,30 +82,39 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
             "msg": error["msg"].removeprefix("Value error, "),
             "type": error["type"],
         }
-        for error in exc.errors()
+        for error in cast(RequestValidationError, exc).errors()
     ]
     return JSONResponse({"detail": errors}, status_code=422)
 
 
-async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database.unavailable", error=type(exc).__name__)
+def _unavailable(detail: str) -> JSONResponse:
     return JSONResponse(
-        {"detail": "the database is unavailable; retry shortly"},
-        status_code=503,
-        headers={"Retry-After": "5"},
+        {"detail": detail}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
     )
 
 
-def _is_connection_error(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or isinstance(exc, (OperationalError, InterfaceError))
+async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database.unavailable", error=type(exc).__name__, reason=str(exc)[:200])
+    return _unavailable("the database is unavailable; retry shortly")
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", "") or "")
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DBAPIError)
-    if _is_connection_error(exc):
+    error = cast(DBAPIError, exc)
+    sqlstate = _sqlstate(error)
+    if error.connection_invalidated or sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES):
         return await _database_down(request, exc)
-    log.error("database.error", exc_info=exc)
-    return JSONResponse({"detail": "internal error"}, status_code=500)
+    if isinstance(error, (OperationalError, InterfaceError)) and not sqlstate:
+        # Raised while connecting, before the server said anything (refused, reset).
+        return await _database_down(request, exc)
+    if sqlstate == _UNDEFINED_TABLE:
+        log.error("database.not_migrated")
+        return _unavailable("the database schema is missing; run `mailer migrate`")
+    log.error("database.error", sqlstate=sqlstate, exc_info=exc)
+    return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
 
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -135,4 +154,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OSError, _database_down)
+    # The pool had no free connection within its timeout: the database is overloaded.
+    app.add_exception_handler(PoolTimeout, _database_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -13,9 +13,10 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from shared.timezones import is_known_zone
 
-PHONE_PATTERN = r"^7[0-9]{10}$"
-OPERATOR_CODE_PATTERN = r"^[0-9]{3}$"
-HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+# Bodies for re.fullmatch; the OpenAPI schema gets them anchored.
+PHONE_RE = r"7[0-9]{10}"
+OPERATOR_CODE_RE = r"[0-9]{3}"
+HHMM_RE = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 MAX_LIST_ITEMS = 1000
 
 
@@ -31,7 +32,7 @@ def check_storable(value: str) -> str:
 
 
 def check_phone(value: str) -> str:
-    if not re.fullmatch(PHONE_PATTERN[1:-1], value):
+    if not re.fullmatch(PHONE_RE, value):
         raise ValueError(
             "must be 7 followed by 10 digits, e.g. 79161234567 (8… and +7… forms are rejected)"
         )
@@ -39,7 +40,7 @@ def check_phone(value: str) -> str:
 
 
 def check_operator_code(value: str) -> str:
-    if not re.fullmatch(OPERATOR_CODE_PATTERN[1:-1], value):
+    if not re.fullmatch(OPERATOR_CODE_RE, value):
         raise ValueError("must be exactly 3 digits, e.g. 916")
     return value
 
@@ -57,7 +58,7 @@ def check_not_blank(value: str) -> str:
 
 
 def check_hhmm(value: str) -> str:
-    if not re.fullmatch(HHMM_PATTERN[1:-1], value):
+    if not re.fullmatch(HHMM_RE, value):
         raise ValueError("must be a time of day as HH:MM, from 00:00 to 23:59")
     return value
 
@@ -80,12 +81,13 @@ def to_utc(value: datetime) -> datetime:
 
 Phone = Annotated[
     str,
-    Field(max_length=11, json_schema_extra={"pattern": PHONE_PATTERN}, examples=["79161234567"]),
+    # No max_length: check_phone's message explains the 8…/+7… forms a length error would not.
+    Field(json_schema_extra={"pattern": f"^{PHONE_RE}$"}, examples=["79161234567"]),
     AfterValidator(check_phone),
 ]
 OperatorCode = Annotated[
     str,
-    Field(max_length=3, json_schema_extra={"pattern": OPERATOR_CODE_PATTERN}, examples=["916"]),
+    Field(max_length=3, json_schema_extra={"pattern": f"^{OPERATOR_CODE_RE}$"}, examples=["916"]),
     AfterValidator(check_operator_code),
 ]
 Tag = Annotated[str, Field(max_length=64, examples=["vip"]), AfterValidator(check_storable)]
@@ -110,7 +112,7 @@ MessageText = Annotated[
 ]
 TimeOfDay = Annotated[
     str,
-    Field(json_schema_extra={"pattern": HHMM_PATTERN}, examples=["09:00"]),
+    Field(json_schema_extra={"pattern": f"^{HHMM_RE}$"}, examples=["09:00"]),
     AfterValidator(check_hhmm),
 ]
 Timestamp = Annotated[

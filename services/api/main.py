@@ -10,6 +10,7 @@ from shared.settings import (
     DatabaseSettings,
     LogSettings,
     load_settings,
+    secret_values,
 )
 
 
@@ -22,7 +23,7 @@ def run() -> None:
     configure_logging(
         level=logs.log_level,
         log_format=logs.log_format,
-        secrets=[api.api_token.get_secret_value(), broker.rabbitmq_url.get_secret_value()],
+        secrets=secret_values(api, database, broker),
     )
     get_logger(__name__).info("api.starting", host=api.api_host, port=api.api_port)
     uvicorn.run(

@@ -6,15 +6,21 @@ when rows are inserted or deleted between two pages.
 
 import base64
 import binascii
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, TypeVar
 
 from fastapi import Query
 
 from services.api.errors import InvalidField
+from services.api.schemas import Page
+from shared.models import MAX_ID
 
-MAX_ID = 2**63 - 1
+MAX_PAGE_ITEMS = 500
 
-Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+RowT = TypeVar("RowT")
+ItemT = TypeVar("ItemT")
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_ITEMS, description="Items per page.")]
 Cursor = Annotated[
     str | None,
     Query(max_length=64, description="The `next_cursor` of the previous page."),
@@ -43,10 +49,17 @@ def decode_cursor(cursor: str | None) -> int:
     return last_id
 
 
-def next_cursor(ids: list[int], limit: int) -> str | None:
-    """A cursor when there is more, else None.
+def page(
+    rows: Sequence[RowT], limit: int, item: Callable[[RowT], ItemT], row_id: Callable[[RowT], int]
+) -> Page[ItemT]:
+    """One page from ``limit + 1`` fetched rows.
 
-    Callers fetch ``limit + 1`` rows and show ``limit``: the extra row tells whether a next
-    page exists, so the last page says null instead of leading to an empty one.
+    The extra row only tells whether a next page exists, so the last page says null instead
+    of leading to an empty one.
     """
-    return encode_cursor(ids[limit - 1]) if len(ids) > limit else None
+    shown = rows[:limit]
+    more = len(rows) > limit
+    return Page(
+        items=[item(row) for row in shown],
+        next_cursor=encode_cursor(row_id(shown[-1])) if more else None,
+    )

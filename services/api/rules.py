@@ -23,20 +23,22 @@ def check_patch(mailing_id: int, status: str, changes: dict[str, Any], now: date
                 + ", ".join(refused)
             )
     if "end_at" in changes:
-        check_new(changes["end_at"], now)
+        check_end_in_future(changes["end_at"], now)
 
 
-def check_new(end_at: datetime, now: datetime) -> None:
+def check_end_in_future(end_at: datetime, now: datetime) -> None:
+    """On creation and whenever a PATCH sets it: a deadline already past sends nothing."""
     if end_at <= now:
         raise InvalidField("end_at", "end_at must be in the future")
 
 
-def check_window(start_at: datetime, end_at: datetime) -> None:
+def check_end_after_start(start_at: datetime, end_at: datetime) -> None:
     """The stored start and the new end (or the reverse) must still be in order."""
     if end_at <= start_at:
         raise InvalidField("end_at", "end_at must be after start_at")
 
 
 def check_cancel(mailing_id: int, status: str) -> None:
+    """A cancelled mailing may be cancelled again (idempotent); a finished one may not."""
     if status == MailingStatus.FINISHED:
         raise Conflict(f"mailing {mailing_id} is finished; there is nothing left to cancel")

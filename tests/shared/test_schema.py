@@ -281,7 +281,7 @@ def test_downgrade_to_base_and_upgrade_again(scratch_database_url: str) -> None:
     command.upgrade(config, "head")
     migrated = _objects(scratch_database_url)
     assert {"clients", "mailings", "messages", "mailing_counts"} <= migrated["tables"]
-    assert len(migrated["triggers"]) == 4
+    assert len(migrated["triggers"]) == 5
 
     command.downgrade(config, "base")
     assert _objects(scratch_database_url) == {

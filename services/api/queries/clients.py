@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.errors import Conflict, NotFound
+from services.api.queries import messages
 from shared.models import Client, Message
-from shared.statuses import MessageStatus
 
 _UNIQUE_VIOLATION = "23505"
 
@@ -48,17 +48,10 @@ async def delete(session: AsyncSession, client_id: int) -> int:
     client = await get(session, client_id, lock=True)
     # The records stay (SPEC §3) with client_id cleared by the foreign key; what was not yet
     # sent never will be.
-    cancelled = await session.execute(
-        update(Message)
-        .where(
-            Message.client_id == client_id,
-            Message.status.in_([MessageStatus.PENDING, MessageStatus.QUEUED]),
-        )
-        .values(status=MessageStatus.CANCELLED)
-    )
+    cancelled = await messages.cancel_unsent(session, Message.client_id == client_id)
     await session.delete(client)
     await session.flush()
-    return int(getattr(cancelled, "rowcount", 0))
+    return cancelled
 
 
 async def page(

@@ -3,16 +3,14 @@
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.errors import NotFound
+from services.api.queries import messages
 from shared.models import Mailing, MailingCounts, Message
-from shared.statuses import MessageStatus
 
 MailingRow = tuple[Mailing, MailingCounts]
-
-_UNSENT = (MessageStatus.PENDING, MessageStatus.QUEUED)
 
 
 async def create(session: AsyncSession, fields: dict[str, Any]) -> MailingRow:
@@ -22,7 +20,10 @@ async def create(session: AsyncSession, fields: dict[str, Any]) -> MailingRow:
     return await get(session, mailing.id)
 
 
-async def get(session: AsyncSession, mailing_id: int, *, lock: bool = False) -> MailingRow:
+async def get(
+    session: AsyncSession, mailing_id: int, *, lock: bool = False, for_delete: bool = False
+) -> MailingRow:
+    """The mailing and its counters; ``lock`` to change it, ``for_delete`` to remove it."""
     query = (
         select(Mailing, MailingCounts)
         .join(MailingCounts, MailingCounts.mailing_id == Mailing.id)
@@ -31,8 +32,12 @@ async def get(session: AsyncSession, mailing_id: int, *, lock: bool = False) -> 
         # transaction, for one): reload them instead of reusing the objects already loaded.
         .execution_options(populate_existing=True)
     )
-    # Lock only the mailing: the counters row is written by status batches all the time.
-    row = (await session.execute(query.with_for_update(of=Mailing) if lock else query)).first()
+    if lock or for_delete:
+        # Only the mailing row: its counters are written by status batches all the time. A
+        # change takes FOR NO KEY UPDATE, which still lets the planner insert messages that
+        # reference the mailing (their foreign-key check takes FOR KEY SHARE).
+        query = query.with_for_update(of=Mailing, key_share=not for_delete)
+    row = (await session.execute(query)).first()
     if row is None:
         raise NotFound("mailing", mailing_id)
     mailing, counts = row
@@ -48,18 +53,12 @@ async def save(session: AsyncSession, mailing: Mailing, changes: dict[str, Any])
     for name, value in changes.items():
         setattr(mailing, name, value)
     await session.flush()
-    await session.refresh(mailing)
     return await get(session, mailing.id)
 
 
 async def cancel_messages(session: AsyncSession, mailing_id: int) -> int:
     """Every unsent message of the mailing becomes ``cancelled``; returns how many."""
-    result = await session.execute(
-        update(Message)
-        .where(Message.mailing_id == mailing_id, Message.status.in_(_UNSENT))
-        .values(status=MessageStatus.CANCELLED)
-    )
-    return int(getattr(result, "rowcount", 0))
+    return await messages.cancel_unsent(session, Message.mailing_id == mailing_id)
 
 
 async def delete(session: AsyncSession, mailing_id: int) -> None:

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from services.api.deps import ClientId, Session, errors
+from services.api.deps import ClientId, Session, error_responses
 from services.api.fields import OperatorCode, Tag
-from services.api.pagination import Cursor, Limit, decode_cursor, next_cursor
+from services.api.pagination import Cursor, Limit, decode_cursor, page
 from services.api.queries import clients as queries
 from services.api.schemas import ClientCreate, ClientOut, ClientUpdate, Page
 from shared.logs import bind_ids, get_logger
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/clients", tags=["clients"])
 log = get_logger(__name__)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(400, 409))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 409))
 async def create_client(body: ClientCreate, session: Session) -> ClientOut:
     """Create a client; 409 if the phone is taken."""
     fields = body.model_dump()
@@ -28,7 +28,7 @@ async def create_client(body: ClientCreate, session: Session) -> ClientOut:
     return ClientOut.model_validate(client)
 
 
-@router.get("", responses=errors())
+@router.get("", responses=error_responses())
 async def list_clients(
     session: Session,
     operator_code: Annotated[OperatorCode | None, Query()] = None,
@@ -45,19 +45,16 @@ async def list_clients(
             operator_code=operator_code,
             tag=tag,
         )
-    return Page(
-        items=[ClientOut.model_validate(c) for c in found[:limit]],
-        next_cursor=next_cursor([c.id for c in found], limit),
-    )
+    return page(found, limit, ClientOut.model_validate, lambda c: c.id)
 
 
-@router.get("/{client_id}", responses=errors(404))
+@router.get("/{client_id}", responses=error_responses(404))
 async def get_client(client_id: ClientId, session: Session) -> ClientOut:
     async with session.begin():
         return ClientOut.model_validate(await queries.get(session, client_id))
 
 
-@router.patch("/{client_id}", responses=errors(400, 404, 409))
+@router.patch("/{client_id}", responses=error_responses(400, 404, 409))
 async def update_client(client_id: ClientId, body: ClientUpdate, session: Session) -> ClientOut:
     """Change some fields; the operator code is kept when only the phone changes."""
     bind_ids(client_id=client_id)
@@ -67,11 +64,15 @@ async def update_client(client_id: ClientId, body: ClientUpdate, session: Sessio
     return ClientOut.model_validate(client)
 
 
-@router.delete("/{client_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+@router.delete(
+    "/{client_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
+)
 async def delete_client(client_id: ClientId, session: Session) -> Response:
     """Delete the client. Its unsent messages are cancelled; its past records stay."""
     bind_ids(client_id=client_id)
     async with session.begin():
         cancelled = await queries.delete(session, client_id)
     log.info("client.deleted", cancelled_messages=cancelled)
+    # TODO(#4): publish the delete to the senders' control fanout, so that a message already
+    # queued for this client is not sent either.
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,14 +9,21 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from shared.logs import get_logger
+from shared.migrate import head_revision
 
 router = APIRouter(tags=["health"])
 log = get_logger(__name__)
 
 PROBE_TIMEOUT_S = 2.0
+# to_regclass: a database never migrated has no table and answers NULL instead of failing.
+_REVISION_QUERY = (
+    "SELECT version_num FROM alembic_version WHERE to_regclass('alembic_version') IS NOT NULL"
+)
 
 
 class Health(BaseModel):
+    """``status`` is ``ok`` or ``unavailable``; ``checks`` says how each dependency is."""
+
     status: str
     checks: dict[str, str] = {}
 
@@ -29,35 +36,42 @@ async def healthz() -> Health:
 
 @router.get("/readyz", responses={503: {"model": Health}})
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database and the broker both answer; 503 names what is down."""
-    database, broker = await asyncio.gather(_database_ok(request), _broker_ok(request))
-    checks = {"database": _word(database), "broker": _word(broker)}
-    ready = database and broker
-    body = Health(status="ok" if ready else "unavailable", checks=checks)
+    """Ready when the database answers at this code's schema and the broker answers.
+
+    503 names what is wrong: ``unavailable``, or ``not migrated`` for a database that
+    `mailer migrate` has not brought to this version yet.
+    """
+    database, broker = await asyncio.gather(_database_state(request), _broker_state(request))
+    ready = database == broker == "ok"
+    body = Health(
+        status="ok" if ready else "unavailable", checks={"database": database, "broker": broker}
+    )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-def _word(ok: bool) -> str:
-    return "ok" if ok else "unavailable"
-
-
-async def _database_ok(request: Request) -> bool:
+async def _database_state(request: Request) -> str:
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S), request.app.state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        log.warning("readyz.database_unavailable", error=type(exc).__name__)
-        return False
-    return True
+            revision = await conn.scalar(text(_REVISION_QUERY))
+    except Exception as exc:  # any failure at all means "not ready"; what it was is logged
+        log.warning("readyz.database_unavailable", error=type(exc).__name__, reason=str(exc)[:200])
+        return "unavailable"
+    if revision != head_revision():
+        log.warning("readyz.database_not_migrated", revision=revision)
+        return "not migrated"
+    return "ok"
 
 
-async def _broker_ok(request: Request) -> bool:
+async def _broker_state(request: Request) -> str:
     # TODO(#4): reuse the API's publishing connection once it has one.
+    connection = None
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S):
             connection = await aio_pika.connect(request.app.state.rabbitmq_url)
-            await connection.close()
-    except Exception as exc:
+    except Exception as exc:  # any failure at all means "not ready"; what it was is logged
         log.warning("readyz.broker_unavailable", error=type(exc).__name__)
-        return False
-    return True
+        return "unavailable"
+    finally:
+        if connection is not None:
+            await connection.close()
+    return "ok"

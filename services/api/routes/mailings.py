@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response, status
 
 from services.api import rules
 from services.api.convert import mailing_columns, mailing_out
-from services.api.deps import MailingId, Session, errors
-from services.api.pagination import Cursor, Limit, decode_cursor, next_cursor
+from services.api.deps import MailingId, Session, error_responses
+from services.api.pagination import Cursor, Limit, decode_cursor, page
 from services.api.queries import mailings as queries
 from services.api.schemas import MailingCreate, MailingOut, MailingUpdate, MessageOut, Page
 from shared.logs import bind_ids, get_logger
@@ -17,10 +17,10 @@ router = APIRouter(prefix="/mailings", tags=["mailings"])
 log = get_logger(__name__)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(400))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(400))
 async def create_mailing(body: MailingCreate, session: Session) -> MailingOut:
     """Create a mailing. One whose start is now or past starts at once."""
-    rules.check_new(body.end_at, datetime.now(UTC))
+    rules.check_end_in_future(body.end_at, datetime.now(UTC))
     async with session.begin():
         mailing, counts = await queries.create(session, mailing_columns(dict(body)))
     bind_ids(mailing_id=mailing.id)
@@ -29,7 +29,7 @@ async def create_mailing(body: MailingCreate, session: Session) -> MailingOut:
     return mailing_out(mailing, counts)
 
 
-@router.get("", responses=errors())
+@router.get("", responses=error_responses())
 async def list_mailings(
     session: Session,
     status: MailingStatus | None = None,
@@ -41,20 +41,17 @@ async def list_mailings(
         rows = await queries.page(
             session, after_id=decode_cursor(cursor), limit=limit + 1, status=status
         )
-    return Page(
-        items=[mailing_out(m, c) for m, c in rows[:limit]],
-        next_cursor=next_cursor([m.id for m, _ in rows], limit),
-    )
+    return page(rows, limit, lambda row: mailing_out(*row), lambda row: row[0].id)
 
 
-@router.get("/{mailing_id}", responses=errors(404))
+@router.get("/{mailing_id}", responses=error_responses(404))
 async def get_mailing(mailing_id: MailingId, session: Session) -> MailingOut:
     """The mailing and its statistics."""
     async with session.begin():
         return mailing_out(*await queries.get(session, mailing_id))
 
 
-@router.patch("/{mailing_id}", responses=errors(400, 404, 409))
+@router.patch("/{mailing_id}", responses=error_responses(400, 404, 409))
 async def update_mailing(
     mailing_id: MailingId, body: MailingUpdate, session: Session
 ) -> MailingOut:
@@ -65,7 +62,7 @@ async def update_mailing(
         # The row lock orders this against the planner starting the mailing meanwhile.
         mailing, _ = await queries.get(session, mailing_id, lock=True)
         rules.check_patch(mailing_id, mailing.status, changes, datetime.now(UTC))
-        rules.check_window(
+        rules.check_end_after_start(
             changes.get("start_at", mailing.start_at), changes.get("end_at", mailing.end_at)
         )
         mailing, counts = await queries.save(session, mailing, mailing_columns(changes))
@@ -74,7 +71,7 @@ async def update_mailing(
     return mailing_out(mailing, counts)
 
 
-@router.post("/{mailing_id}/cancel", responses=errors(404, 409))
+@router.post("/{mailing_id}/cancel", responses=error_responses(404, 409))
 async def cancel_mailing(mailing_id: MailingId, session: Session) -> MailingOut:
     """Stop the mailing: unsent messages become ``cancelled``; records stay. Idempotent."""
     bind_ids(mailing_id=mailing_id)
@@ -82,25 +79,27 @@ async def cancel_mailing(mailing_id: MailingId, session: Session) -> MailingOut:
         mailing, _ = await queries.get(session, mailing_id, lock=True)
         rules.check_cancel(mailing_id, mailing.status)
         cancelled = await queries.cancel_messages(session, mailing_id)
-        mailing, counts = await queries.save(session, mailing, {"status": "cancelled"})
+        mailing, counts = await queries.save(session, mailing, {"status": MailingStatus.CANCELLED})
     log.info("mailing.cancelled", cancelled_messages=cancelled)
     # TODO(#4): publish the cancel to the senders' control fanout.
     return mailing_out(mailing, counts)
 
 
-@router.delete("/{mailing_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+@router.delete(
+    "/{mailing_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
+)
 async def delete_mailing(mailing_id: MailingId, session: Session) -> Response:
-    """Cancel the mailing, then remove it and its messages."""
+    """Remove the mailing and all its messages; nothing more of it is sent."""
     bind_ids(mailing_id=mailing_id)
     async with session.begin():
-        await queries.get(session, mailing_id, lock=True)
+        await queries.get(session, mailing_id, for_delete=True)
         await queries.delete(session, mailing_id)
     log.info("mailing.deleted")
     # TODO(#4): publish the cancel to the senders' control fanout.
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{mailing_id}/messages", responses=errors(404))
+@router.get("/{mailing_id}/messages", responses=error_responses(404))
 async def list_messages(
     mailing_id: MailingId,
     session: Session,
@@ -114,7 +113,4 @@ async def list_messages(
         found = await queries.messages_page(
             session, mailing_id, after_id=decode_cursor(cursor), limit=limit + 1, status=status
         )
-    return Page(
-        items=[MessageOut.model_validate(m) for m in found[:limit]],
-        next_cursor=next_cursor([m.id for m in found], limit),
-    )
+    return page(found, limit, MessageOut.model_validate, lambda m: m.id)

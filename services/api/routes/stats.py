@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from services.api.convert import stats
-from services.api.deps import Session, errors
+from services.api.deps import Session, error_responses
 from services.api.queries import stats as queries
 from services.api.schemas import MailingStats, OverallStats
 from shared.statuses import MessageStatus
@@ -11,7 +11,7 @@ from shared.statuses import MessageStatus
 router = APIRouter(tags=["stats"])
 
 
-@router.get("/stats", responses=errors())
+@router.get("/stats", responses=error_responses())
 async def overall_stats(session: Session) -> OverallStats:
     """Every mailing with its counts by status, and the totals over all of them."""
     async with session.begin():

@@ -139,37 +139,49 @@ def _create_counts() -> None:
     )
     op.execute(_COUNTS_ROW_FUNCTION)
     op.execute(
-        "CREATE TRIGGER mailings_counts_create AFTER INSERT ON mailings"
+        "CREATE TRIGGER mailing_counts_create AFTER INSERT ON mailings"
         " FOR EACH ROW EXECUTE FUNCTION mailing_counts_create()"
     )
-    for name, transition, rows in (
-        (
-            "insert",
-            "REFERENCING NEW TABLE AS new_rows",
-            "SELECT mailing_id, status, 1 FROM new_rows",
-        ),
-        (
-            "update",
-            "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
-            # Only rows whose status changed: an attempt counted or an error noted moves no
-            # counter, and writing the counter row anyway would serialise those batches.
-            "SELECT n.mailing_id, n.status, 1 FROM new_rows n JOIN old_rows o USING (id)"
-            " WHERE n.status <> o.status"
-            " UNION ALL SELECT o.mailing_id, o.status, -1 FROM old_rows o JOIN new_rows n"
-            " USING (id) WHERE n.status <> o.status",
-        ),
-        (
-            "delete",
-            "REFERENCING OLD TABLE AS old_rows",
-            "SELECT mailing_id, status, -1 FROM old_rows",
-        ),
-    ):
+    for name, transition, rows in _COUNT_TRIGGERS:
         op.execute(_counts_function(name, rows))
         op.execute(
             f"CREATE TRIGGER messages_count_{name} AFTER {name.upper()} ON messages"
             f" {transition} FOR EACH STATEMENT EXECUTE FUNCTION messages_count_{name}()"
         )
+    # TRUNCATE fires no DELETE trigger; without this the counters would outlive the rows.
+    op.execute(_ZERO_COUNTS_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER messages_count_truncate AFTER TRUNCATE ON messages"
+        " FOR EACH STATEMENT EXECUTE FUNCTION messages_count_truncate()"
+    )
 
+
+# A row moves a counter when its status or its mailing changed. An update that only counts an
+# attempt or notes an error moves none, and writing the counter row anyway would serialise
+# those batches on it.
+_CHANGED = "n.status <> o.status OR n.mailing_id <> o.mailing_id"
+
+# (operation, transition tables, the rows as (mailing_id, status, +1 or -1))
+_COUNT_TRIGGERS = (
+    ("insert", "REFERENCING NEW TABLE AS new_rows", "SELECT mailing_id, status, 1 FROM new_rows"),
+    (
+        "update",
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        f"SELECT n.mailing_id, n.status, 1 FROM new_rows n JOIN old_rows o USING (id)"
+        f" WHERE {_CHANGED}"
+        f" UNION ALL SELECT o.mailing_id, o.status, -1 FROM old_rows o JOIN new_rows n"
+        f" USING (id) WHERE {_CHANGED}",
+    ),
+    ("delete", "REFERENCING OLD TABLE AS old_rows", "SELECT mailing_id, status, -1 FROM old_rows"),
+)
+
+_ZERO_COUNTS_FUNCTION = f"""
+CREATE FUNCTION messages_count_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE mailing_counts SET {", ".join(f"{s} = 0" for s in MESSAGE_STATUSES)};
+    RETURN NULL;
+END $$
+"""
 
 _COUNTS_ROW_FUNCTION = """
 CREATE FUNCTION mailing_counts_create() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -205,12 +217,12 @@ END $$
 
 def downgrade() -> None:
     op.drop_table("mailing_counts")
-    op.execute("DROP TRIGGER IF EXISTS mailings_counts_create ON mailings")
+    op.execute("DROP TRIGGER IF EXISTS mailing_counts_create ON mailings")
     op.drop_table("messages")
     op.drop_table("mailings")
     op.drop_table("clients")
     for name in (
         "mailing_counts_create",
-        *(f"messages_count_{n}" for n in ("insert", "update", "delete")),
+        *(f"messages_count_{n}" for n in ("insert", "update", "delete", "truncate")),
     ):
         op.execute(f"DROP FUNCTION IF EXISTS {name}()")
