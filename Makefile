@@ -39,11 +39,11 @@ migrate: install .env
 bench-stats: install
 	$(BIN)/python -m bench.stats_latency
 
-# A first run gets a .env with a random API token, printed once.
+# A first run gets a .env with a random API token (read it there, not from the terminal).
 .env:
 	@token=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))'); \
-	sed "s|^MAILER_API_TOKEN=.*|MAILER_API_TOKEN=$$token|" .env.example > .env; \
-	echo "wrote .env with MAILER_API_TOKEN=$$token"
+	sed "s|^# MAILER_API_TOKEN=.*|MAILER_API_TOKEN=$$token|" .env.example > .env; \
+	echo "wrote .env with a new random MAILER_API_TOKEN"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

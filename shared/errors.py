@@ -1,4 +1,4 @@
-"""The exception root of the ``shared`` package."""
+"""Errors of the ``shared`` package, under one root so callers can catch them all."""
 
 
 class SharedError(Exception):

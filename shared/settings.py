@@ -17,6 +17,8 @@ _POSTGRES_SCHEMES = frozenset({"postgresql+asyncpg", "postgresql", "postgres"})
 
 
 class LogSettings(BaseSettings):
+    """How every service writes its log."""
+
     model_config = _ENV
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -26,6 +28,8 @@ class LogSettings(BaseSettings):
 
 
 class DatabaseSettings(BaseSettings):
+    """Where PostgreSQL is, for every service that touches it."""
+
     model_config = _ENV
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/mailer"
@@ -43,6 +47,8 @@ class DatabaseSettings(BaseSettings):
 
 
 class BrokerSettings(BaseSettings):
+    """Where RabbitMQ is."""
+
     model_config = _ENV
 
     rabbitmq_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
@@ -50,6 +56,8 @@ class BrokerSettings(BaseSettings):
 
 
 class ApiSettings(BaseSettings):
+    """The REST API's own settings."""
+
     model_config = _ENV
 
     api_token: SecretStr = Field(min_length=16)
@@ -61,6 +69,8 @@ class ApiSettings(BaseSettings):
 
 
 class ProviderSettings(BaseSettings):
+    """The SMS provider the senders call."""
+
     model_config = _ENV
 
     provider_url: str = "https://probe.fbrq.cloud/v1"

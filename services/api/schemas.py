@@ -80,6 +80,8 @@ class ErrorOut(BaseModel):
 
 
 class ClientCreate(_Request):
+    """A new client: whom a mailing can reach, and where their clock is."""
+
     phone: Phone
     operator_code: OperatorCode | None = Field(
         default=None, description="Defaults to digits 2-4 of the phone."
@@ -89,6 +91,8 @@ class ClientCreate(_Request):
 
 
 class ClientUpdate(_Patch):
+    """New values for some of a client's fields."""
+
     phone: Phone | None = None
     operator_code: OperatorCode | None = Field(
         default=None, description="Kept as it is when only the phone changes."
@@ -98,6 +102,8 @@ class ClientUpdate(_Patch):
 
 
 class ClientOut(BaseModel):
+    """A client as stored; timestamps in UTC."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -147,6 +153,8 @@ _END_AT_EXAMPLE = "2030-01-08T21:00:00+03:00"
 
 
 class MailingCreate(_Request):
+    """A new mailing; it starts as ``scheduled``."""
+
     start_at: Timestamp = Field(description="Now or in the past starts the mailing at once.")
     end_at: Timestamp = Field(
         description="No provider request starts at or after it.", examples=[_END_AT_EXAMPLE]
@@ -159,6 +167,8 @@ class MailingCreate(_Request):
 
 
 class MailingUpdate(_Patch):
+    """New values for some of a mailing's fields; what may change depends on its status."""
+
     _nullable = frozenset({"send_window"})
 
     start_at: Timestamp | None = None
@@ -171,6 +181,8 @@ class MailingUpdate(_Patch):
 
 
 class StatusCounts(BaseModel):
+    """How many of the messages are in each status; zeros included."""
+
     pending: int = 0
     queued: int = 0
     sent: int = 0
@@ -187,6 +199,8 @@ class Stats(BaseModel):
 
 
 class MailingOut(BaseModel):
+    """A mailing with its statistics; timestamps in UTC."""
+
     id: int
     start_at: datetime
     end_at: datetime
@@ -200,6 +214,8 @@ class MailingOut(BaseModel):
 
 
 class MessageOut(BaseModel):
+    """One message of a mailing: what happened to it at the provider."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int = Field(description="The provider's msgId.")
@@ -214,15 +230,21 @@ class MessageOut(BaseModel):
 
 
 class MailingStats(Stats):
+    """One mailing's counts, in ``GET /stats``."""
+
     id: int
     status: MailingStatus
 
 
 class OverallStats(Stats):
+    """Every mailing's counts, and the totals over all of them."""
+
     mailings: list[MailingStats]
 
 
 class Page(BaseModel, Generic[ItemT]):
+    """One page of a list, in id order."""
+
     items: list[ItemT]
     next_cursor: Annotated[
         str | None, Field(description="Pass as `cursor` for the next page; null on the last.")

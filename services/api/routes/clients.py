@@ -1,4 +1,4 @@
-"""``/api/v1/clients``."""
+"""Client routes: create, list by operator code and tag, read, change, delete."""
 
 from typing import Annotated
 
@@ -50,6 +50,7 @@ async def list_clients(
 
 @router.get("/{client_id}", responses=error_responses(404))
 async def get_client(client_id: ClientId, session: Session) -> ClientOut:
+    """The client, or 404."""
     async with session.begin():
         return ClientOut.model_validate(await queries.get(session, client_id))
 

@@ -1,4 +1,4 @@
-"""``/api/v1/mailings``."""
+"""Mailing routes: create, list, read with statistics, change, cancel, delete, messages."""
 
 from datetime import UTC, datetime
 

@@ -1,4 +1,4 @@
-"""``/api/v1/stats``."""
+"""The overall statistics route: every mailing's counts and the totals."""
 
 from fastapi import APIRouter
 
