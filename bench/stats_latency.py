@@ -34,9 +34,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from bench.api_process import running_api
+from bench.processes import running_api
 from bench.seed import SeedResult, seed
-from shared.migrate import upgrade
+from shared.migrate import create_database, drop_database, upgrade
 
 RESULTS_DIR = Path(__file__).parent / "results"
 TOKEN = "bench-api-token-7d2e41"
@@ -138,28 +138,12 @@ async def _measure_api(
         }
 
 
-async def _create_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def _drop_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def run(
     admin_url: str, clients: int, mailings: int, requests: int, warmup: int, keep: bool
 ) -> dict[str, Any]:
     name = f"mailer_bench_{uuid.uuid4().hex[:10]}"
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    await _create_database(_dsn(admin_url), name)
+    await create_database(admin_url, name)
     try:
         console.print(f"database {name}: migrating and seeding…")
         await asyncio.to_thread(upgrade, url)  # Alembic's env.py runs its own event loop
@@ -180,7 +164,7 @@ async def run(
         if keep:
             console.print(f"kept database {name}: {url}")
         else:
-            await _drop_database(_dsn(admin_url), name)
+            await drop_database(admin_url, name)
     return {
         "database": name if keep else None,
         "postgres": server,

@@ -1,7 +1,10 @@
 """Apply the Alembic migrations shipped inside the package (``mailer migrate``)."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from alembic import command
@@ -34,6 +37,34 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+def _identifier(name: str) -> str:
+    """``name`` quoted as an SQL identifier: CREATE and DROP DATABASE take no parameters."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@asynccontextmanager
+async def _server(admin_url: str) -> AsyncIterator[Any]:
+    """A plain asyncpg connection to the database of ``admin_url`` (any driver name)."""
+    dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def create_database(admin_url: str, name: str) -> None:
+    """Create the empty database ``name`` on the server ``admin_url`` points at."""
+    async with _server(admin_url) as connection:
+        await connection.execute(f"CREATE DATABASE {_identifier(name)}")
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    """Drop the database ``name`` if it exists, closing its open connections first."""
+    async with _server(admin_url) as connection:
+        await connection.execute(f"DROP DATABASE IF EXISTS {_identifier(name)} WITH (FORCE)")
+
+
 async def ensure_database(database_url: str) -> bool:
     """Create the database named in the URL if it is missing; True if it was created.
 
@@ -44,13 +75,12 @@ async def ensure_database(database_url: str) -> bool:
     name = url.database
     if not name:
         return False
-    admin = url.set(drivername="postgresql", database="postgres")
-    connection = await asyncpg.connect(admin.render_as_string(hide_password=False))
-    try:
+    admin_url = url.set(database="postgres").render_as_string(hide_password=False)
+    async with _server(admin_url) as connection:
         if await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             return False
-        quoted = name.replace('"', '""')
-        await connection.execute(f'CREATE DATABASE "{quoted}"')
-    finally:
-        await connection.close()
+        try:
+            await connection.execute(f"CREATE DATABASE {_identifier(name)}")
+        except asyncpg.DuplicateDatabaseError:
+            return False  # another `mailer migrate` created it between our check and now
     return True

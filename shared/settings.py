@@ -4,25 +4,38 @@ Each service loads only the groups it needs, at start-up (never at import), thro
 :func:`load_settings`, which turns pydantic's error into one that names the variable.
 """
 
-from typing import Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import SettingsError
 
-_ENV = SettingsConfigDict(env_prefix="MAILER_", env_file=".env", extra="ignore")
+ENV_CONFIG = SettingsConfigDict(env_prefix="MAILER_", env_file=".env", extra="ignore")
 _POSTGRES_SCHEMES = frozenset({"postgresql+asyncpg", "postgresql", "postgres"})
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
 
 
 class LogSettings(BaseSettings):
     """How every service writes its log."""
 
-    model_config = _ENV
+    model_config = ENV_CONFIG
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    """Lowest level written."""
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = (
+        "INFO"
+    )
+    """Lowest level written, in any case (``info`` is ``INFO``)."""
     log_format: Literal["json", "console"] = "json"
     """``json`` for one JSON object per line, ``console`` for a line meant for people."""
 
@@ -30,7 +43,7 @@ class LogSettings(BaseSettings):
 class DatabaseSettings(BaseSettings):
     """Where PostgreSQL is, for every service that touches it."""
 
-    model_config = _ENV
+    model_config = ENV_CONFIG
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/mailer"
     """URL of the PostgreSQL database; ``postgres://`` and ``postgresql://`` mean asyncpg too."""
@@ -41,7 +54,7 @@ class DatabaseSettings(BaseSettings):
     @classmethod
     def _asyncpg_driver(cls, url: str) -> str:
         scheme, sep, rest = url.partition("://")
-        if not sep or scheme not in _POSTGRES_SCHEMES:
+        if not sep or scheme.lower() not in _POSTGRES_SCHEMES:
             raise ValueError("must be a PostgreSQL URL: postgresql+asyncpg://user@host:port/name")
         return f"postgresql+asyncpg://{rest}"
 
@@ -49,7 +62,7 @@ class DatabaseSettings(BaseSettings):
 class BrokerSettings(BaseSettings):
     """Where RabbitMQ is."""
 
-    model_config = _ENV
+    model_config = ENV_CONFIG
 
     rabbitmq_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     """AMQP URL of RabbitMQ, including the virtual host."""
@@ -58,7 +71,7 @@ class BrokerSettings(BaseSettings):
 class ApiSettings(BaseSettings):
     """The REST API's own settings."""
 
-    model_config = _ENV
+    model_config = ENV_CONFIG
 
     api_token: SecretStr = Field(min_length=16)
     """Bearer token every ``/api/v1`` request must carry. Required: there is no safe default."""
@@ -71,7 +84,7 @@ class ApiSettings(BaseSettings):
 class ProviderSettings(BaseSettings):
     """The SMS provider the senders call."""
 
-    model_config = _ENV
+    model_config = ENV_CONFIG
 
     provider_url: str = "https://probe.fbrq.cloud/v1"
     """Base URL of the SMS provider; requests go to ``{provider_url}/send/{msgId}``."""

@@ -5,56 +5,61 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.migrate import upgrade
+from shared.migrate import create_database, drop_database, upgrade
 
 # The server to create test databases on; each run gets a database of its own.
 ADMIN_URL = os.environ.get(
     "MAILER_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
+# The broker the API's readiness probe checks.
+BROKER_URL = os.environ.get("MAILER_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 TABLES = "clients, mailings, messages, mailing_counts"
 
 
-def _plain_dsn(url: str) -> str:
+def database_url_of(name: str) -> str:
+    """The URL of database ``name`` on the test server."""
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain ``postgresql://`` form asyncpg takes, from a SQLAlchemy URL."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def unique_database_name(kind: str) -> str:
+    return f"mailer_{kind}_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh database, migrated to head, dropped after the run."""
-    name = f"mailer_test_{uuid.uuid4().hex[:12]}"
-    admin = _plain_dsn(ADMIN_URL)
-
-    async def execute(sql: str) -> None:
-        connection = await asyncpg.connect(admin)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    name = unique_database_name("test")
+    asyncio.run(create_database(ADMIN_URL, name))
+    url = database_url_of(name)
     upgrade(url)
     yield url
-    asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(drop_database(ADMIN_URL, name))
 
 
 @pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def database_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(database_url)
     yield engine
     await engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-async def _empty_tables(request: pytest.FixtureRequest) -> None:
-    """Each test starts from empty tables (only for tests that use the database)."""
-    if "engine" not in request.fixturenames:
-        return
-    engine: AsyncEngine = request.getfixturevalue("engine")
-    async with engine.begin() as connection:
+@pytest.fixture
+async def clean_database(database_engine: AsyncEngine) -> None:
+    """Empties every table, so that the test starts from nothing."""
+    async with database_engine.begin() as connection:
         await connection.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def engine(database_engine: AsyncEngine, clean_database: None) -> AsyncEngine:
+    """The test database, its tables empty when the test starts."""
+    return database_engine

@@ -26,6 +26,7 @@ conflict is 409 with the reason in `detail`.
 
 def create_app(api: ApiSettings, database: DatabaseSettings, broker: BrokerSettings) -> FastAPI:
     """The API over these settings; the database pool opens and closes with the lifespan."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(database)

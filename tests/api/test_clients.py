@@ -8,9 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api.conftest import create_client
-
-CLIENTS = "/api/v1/clients"
+from tests.api.seed import CLIENTS, MAILINGS, create_client, error_locs
 
 
 async def _client_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
@@ -49,10 +47,6 @@ async def _insert_message(engine: AsyncEngine, client_id: int, status: str) -> i
         )
     assert isinstance(message_id, int)
     return message_id
-
-
-def _locs(response: httpx.Response) -> list[list[Any]]:
-    return [error["loc"] for error in response.json()["detail"]]
 
 
 # --- create --------------------------------------------------------------------------------
@@ -136,7 +130,7 @@ async def test_out_of_range_ids_are_422(
     response = await api.request(method, f"{CLIENTS}/{client_id}", json={"tag": "x"})
 
     assert response.status_code == 422, response.text
-    assert ["path", "client_id"] in _locs(response)
+    assert ["path", "client_id"] in error_locs(response)
 
 
 async def test_largest_bigint_id_is_a_plain_404(api: httpx.AsyncClient) -> None:
@@ -207,7 +201,7 @@ async def test_patch_null_is_422_naming_the_field(
     response = await api.patch(f"{CLIENTS}/{client['id']}", json={field: None})
 
     assert response.status_code == 422, response.text
-    assert ["body", field] in _locs(response)
+    assert ["body", field] in error_locs(response)
     assert (await api.get(f"{CLIENTS}/{client['id']}")).json() == client
 
 
@@ -238,7 +232,7 @@ async def test_patch_unknown_field_is_422(api: httpx.AsyncClient) -> None:
     response = await api.patch(f"{CLIENTS}/{client['id']}", json={"tag": "x", "name": "Bob"})
 
     assert response.status_code == 422
-    assert ["body", "name"] in _locs(response)
+    assert ["body", "name"] in error_locs(response)
     assert (await api.get(f"{CLIENTS}/{client['id']}")).json()["tag"] == ""
 
 
@@ -248,7 +242,7 @@ async def test_patch_invalid_value_is_422(api: httpx.AsyncClient) -> None:
     response = await api.patch(f"{CLIENTS}/{client['id']}", json={"phone": "89161234567"})
 
     assert response.status_code == 422
-    assert ["body", "phone"] in _locs(response)
+    assert ["body", "phone"] in error_locs(response)
 
 
 async def test_patch_missing_client_is_404(api: httpx.AsyncClient) -> None:
@@ -321,11 +315,28 @@ async def test_deleted_clients_messages_show_in_statistics(
 
     assert (await api.delete(f"{CLIENTS}/{client['id']}")).status_code == 204
 
-    listed = (await api.get(f"/api/v1/mailings/{mailing_id}/messages")).json()["items"]
+    listed = (await api.get(f"{MAILINGS}/{mailing_id}/messages")).json()["items"]
     assert [(m["id"], m["status"], m["client_id"]) for m in listed] == [
         (pending, "cancelled", None)
     ]
-    stats = (await api.get(f"/api/v1/mailings/{mailing_id}")).json()["stats"]
+    stats = (await api.get(f"{MAILINGS}/{mailing_id}")).json()["stats"]
     assert stats["total"] == 1
     assert stats["by_status"]["cancelled"] == 1
     assert stats["by_status"]["pending"] == 0
+
+
+# --- methods -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [(CLIENTS, {"GET", "POST"}), (f"{CLIENTS}/1", {"GET", "PATCH", "DELETE"})],
+    ids=["list", "one"],
+)
+async def test_unsupported_method_is_405_listing_the_allowed_ones(
+    api: httpx.AsyncClient, path: str, allowed: set[str]
+) -> None:
+    response = await api.put(path, json={"phone": "79161234567"})
+
+    assert response.status_code == 405, response.text
+    assert set(response.headers["Allow"].split(", ")) == allowed

@@ -8,17 +8,22 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api.seed import (
+    CLIENTS,
+    MAILINGS,
     STATUSES,
     create_mailing,
+    error_locs,
     insert_clients,
     insert_messages,
     message_statuses,
+    page_ids,
+    row_count,
     set_mailing_status,
     stats_of,
     stored_counts,
+    walk,
 )
 
-MAILINGS = "/api/v1/mailings"
 ONE_OF_EACH = ["pending", "pending", "queued", "queued", "sent", "failed", "expired", "cancelled"]
 MESSAGE_FIELDS = {
     "id",
@@ -42,16 +47,6 @@ async def _mailing_with_messages(
     return mailing, await insert_messages(engine, mailing["id"], statuses)
 
 
-async def _row_count(engine: AsyncEngine, table: str, mailing_id: int) -> int:
-    column = "id" if table == "mailings" else "mailing_id"
-    async with engine.connect() as connection:
-        found = await connection.scalar(
-            text(f"SELECT count(*) FROM {table} WHERE {column} = :id"),  # noqa: S608
-            {"id": mailing_id},
-        )
-    return int(found or 0)
-
-
 # --- ids out of range ------------------------------------------------------------------
 
 
@@ -67,7 +62,7 @@ async def test_ids_out_of_range_are_422(
     response = await api.request(method, f"{MAILINGS}/{mailing_id}{suffix}", json=body)
 
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["path", "mailing_id"]
+    assert error_locs(response) == [["path", "mailing_id"]]
 
 
 # --- cancel -------------------------------------------------------------------------------
@@ -166,8 +161,9 @@ async def test_delete_removes_the_mailing_its_messages_and_counters(
     assert response.status_code == 204
     assert response.content == b""
     assert (await api.get(f"{MAILINGS}/{mailing['id']}")).status_code == 404
-    for table in ("mailings", "messages", "mailing_counts"):
-        assert await _row_count(engine, table, mailing["id"]) == 0, table
+    assert await row_count(engine, "mailings", id=mailing["id"]) == 0
+    for table in ("messages", "mailing_counts"):
+        assert await row_count(engine, table, mailing_id=mailing["id"]) == 0, table
     assert (await api.get(f"{MAILINGS}/{other['id']}")).json() == other_before
     assert await message_statuses(engine, other["id"]) == dict(
         zip(other_ids, ["queued", "sent"], strict=True)
@@ -183,7 +179,7 @@ async def test_delete_keeps_the_clients(api: httpx.AsyncClient, engine: AsyncEng
     assert (await api.delete(f"{MAILINGS}/{mailing['id']}")).status_code == 204
 
     for client_id in client_ids:
-        assert (await api.get(f"/api/v1/clients/{client_id}")).status_code == 200
+        assert (await api.get(f"{CLIENTS}/{client_id}")).status_code == 200
 
 
 async def test_delete_twice_is_404_the_second_time(api: httpx.AsyncClient) -> None:
@@ -204,22 +200,6 @@ async def test_delete_of_a_missing_mailing_is_404(api: httpx.AsyncClient) -> Non
 
 
 # --- messages -----------------------------------------------------------------------------
-
-
-async def _walk_messages(
-    api: httpx.AsyncClient, mailing_id: int, params: dict[str, Any]
-) -> list[list[dict[str, Any]]]:
-    pages: list[list[dict[str, Any]]] = []
-    query = dict(params)
-    while True:
-        response = await api.get(f"{MAILINGS}/{mailing_id}/messages", params=query)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        pages.append(page["items"])
-        if page["next_cursor"] is None:
-            return pages
-        assert len(pages) < 20, "the cursor never ends"
-        query["cursor"] = page["next_cursor"]
 
 
 async def test_messages_of_a_missing_mailing_is_404(api: httpx.AsyncClient) -> None:
@@ -297,7 +277,7 @@ async def test_message_of_a_deleted_client_stays_without_its_client(
     mailing = await create_mailing(api)
     ids = await insert_messages(engine, mailing["id"], ["sent", "sent"], client_ids)
 
-    assert (await api.delete(f"/api/v1/clients/{client_ids[0]}")).status_code == 204
+    assert (await api.delete(f"{CLIENTS}/{client_ids[0]}")).status_code == 204
 
     items = (await api.get(f"{MAILINGS}/{mailing['id']}/messages")).json()["items"]
     assert [(i["id"], i["client_id"], i["status"]) for i in items] == [
@@ -330,7 +310,7 @@ async def test_messages_refuse_an_unknown_status(
     response = await api.get(f"{MAILINGS}/{mailing['id']}/messages", params={"status": status})
 
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "status"]
+    assert error_locs(response) == [["query", "status"]]
 
 
 @pytest.mark.parametrize("extra", [["sent"], []])
@@ -340,10 +320,9 @@ async def test_messages_cursor_walk(
     statuses = [*ONE_OF_EACH, *extra]
     mailing, ids = await _mailing_with_messages(api, engine, "running", statuses)
 
-    pages = await _walk_messages(api, mailing["id"], {"limit": 4})
+    pages = await walk(api, f"{MAILINGS}/{mailing['id']}/messages", limit=4)
 
-    expected = [ids[n : n + 4] for n in range(0, len(ids), 4)]
-    assert [[item["id"] for item in page] for page in pages] == expected
+    assert page_ids(pages) == [ids[n : n + 4] for n in range(0, len(ids), 4)]
 
 
 async def test_messages_cursor_walk_with_a_status_filter(
@@ -353,7 +332,9 @@ async def test_messages_cursor_walk_with_a_status_filter(
     mailing, ids = await _mailing_with_messages(api, engine, "running", statuses)
     sent = [i for i, s in zip(ids, statuses, strict=True) if s == "sent"]
 
-    pages = await _walk_messages(api, mailing["id"], {"limit": 2, "status": "sent"})
+    pages = page_ids(
+        await walk(api, f"{MAILINGS}/{mailing['id']}/messages", limit=2, status="sent")
+    )
 
-    assert [item["id"] for page in pages for item in page] == sent
+    assert [i for page in pages for i in page] == sent
     assert all(len(page) <= 2 for page in pages)

@@ -1,14 +1,11 @@
 """Keyset pagination of ``GET /api/v1/clients``: limits, cursors and filters (SPEC §3)."""
 
 import base64
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.conftest import create_client
-
-CLIENTS = "/api/v1/clients"
+from tests.api.seed import CLIENTS, create_client, error_locs, item_ids, walk
 
 
 async def _create_clients(api: httpx.AsyncClient, specs: list[tuple[str, str]]) -> list[int]:
@@ -18,24 +15,6 @@ async def _create_clients(api: httpx.AsyncClient, specs: list[tuple[str, str]]) 
         phone = f"7{operator_code}{number:07d}"
         ids.append((await create_client(api, phone=phone, tag=tag))["id"])
     return ids
-
-
-async def _walk(api: httpx.AsyncClient, **query: Any) -> list[dict[str, Any]]:
-    """Every page, following ``next_cursor`` until it is null (bounded, to catch a loop)."""
-    pages = []
-    for _ in range(100):
-        response = await api.get(CLIENTS, params=query)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        pages.append(page)
-        if page["next_cursor"] is None:
-            return pages
-        query = {**query, "cursor": page["next_cursor"]}
-    raise AssertionError("next_cursor never became null")
-
-
-def _ids(pages: list[dict[str, Any]]) -> list[int]:
-    return [item["id"] for page in pages for item in page["items"]]
 
 
 def _cursor_of(raw: str) -> str:
@@ -61,10 +40,10 @@ async def test_limit_caps_the_page(api: httpx.AsyncClient) -> None:
 async def test_default_limit_is_fifty(api: httpx.AsyncClient) -> None:
     ids = await _create_clients(api, [("916", "")] * 51)
 
-    pages = await _walk(api)
+    pages = await walk(api, CLIENTS)
 
     assert [len(page["items"]) for page in pages] == [50, 1]
-    assert _ids(pages) == ids
+    assert item_ids(pages) == ids
 
 
 async def test_items_carry_every_client_field(api: httpx.AsyncClient) -> None:
@@ -81,9 +60,9 @@ async def test_cursor_walk_returns_every_client_once(
 ) -> None:
     ids = await _create_clients(api, [("916", "")] * count)
 
-    pages = await _walk(api, limit=limit)
+    pages = await walk(api, CLIENTS, limit=limit)
 
-    assert _ids(pages) == ids  # in id order, none missing, none repeated
+    assert item_ids(pages) == ids  # in id order, none missing, none repeated
     assert all(len(page["items"]) == limit for page in pages[:-1])
     # The page holding the last client says so: no trailing empty page to fetch.
     assert pages[-1]["items"], "the last page is empty"
@@ -95,9 +74,9 @@ async def test_clients_created_during_a_walk_appear_once(api: httpx.AsyncClient)
     first = (await api.get(CLIENTS, params={"limit": 2})).json()
 
     late = await create_client(api, phone="79990000000")
-    rest = await _walk(api, limit=2, cursor=first["next_cursor"])
+    rest = await walk(api, CLIENTS, limit=2, cursor=first["next_cursor"])
 
-    assert _ids([first, *rest]) == [*ids, late["id"]]
+    assert item_ids([first, *rest]) == [*ids, late["id"]]
 
 
 async def test_cursor_survives_deleting_its_client(api: httpx.AsyncClient) -> None:
@@ -105,17 +84,17 @@ async def test_cursor_survives_deleting_its_client(api: httpx.AsyncClient) -> No
     first = (await api.get(CLIENTS, params={"limit": 2})).json()
 
     assert (await api.delete(f"{CLIENTS}/{ids[1]}")).status_code == 204
-    rest = await _walk(api, limit=2, cursor=first["next_cursor"])
+    rest = await walk(api, CLIENTS, limit=2, cursor=first["next_cursor"])
 
-    assert _ids(rest) == ids[2:]
+    assert item_ids(rest) == ids[2:]
 
 
 async def test_filter_by_operator_code(api: httpx.AsyncClient) -> None:
     ids = await _create_clients(api, [("916", "a"), ("903", "a"), ("916", "b"), ("926", "")])
 
-    pages = await _walk(api, operator_code="916", limit=1)
+    pages = await walk(api, CLIENTS, operator_code="916", limit=1)
 
-    assert _ids(pages) == [ids[0], ids[2]]
+    assert item_ids(pages) == [ids[0], ids[2]]
     assert all(item["operator_code"] == "916" for page in pages for item in page["items"])
 
 
@@ -123,15 +102,15 @@ async def test_filter_by_tag_is_exact_and_case_sensitive(api: httpx.AsyncClient)
     ids = await _create_clients(api, [("916", "vip"), ("916", "VIP"), ("916", "vip2")])
     await _create_clients(api, [("903", "")])
 
-    assert _ids(await _walk(api, tag="vip")) == [ids[0]]
-    assert _ids(await _walk(api, tag="VIP")) == [ids[1]]
-    assert _ids(await _walk(api, tag="vi")) == []
+    assert item_ids(await walk(api, CLIENTS, tag="vip")) == [ids[0]]
+    assert item_ids(await walk(api, CLIENTS, tag="VIP")) == [ids[1]]
+    assert item_ids(await walk(api, CLIENTS, tag="vi")) == []
 
 
 async def test_filter_by_empty_tag(api: httpx.AsyncClient) -> None:
     ids = await _create_clients(api, [("916", ""), ("916", "vip"), ("903", "")])
 
-    assert _ids(await _walk(api, tag="")) == [ids[0], ids[2]]
+    assert item_ids(await walk(api, CLIENTS, tag="")) == [ids[0], ids[2]]
 
 
 async def test_filters_combine_with_pagination(api: httpx.AsyncClient) -> None:
@@ -139,9 +118,9 @@ async def test_filters_combine_with_pagination(api: httpx.AsyncClient) -> None:
     ids = await _create_clients(api, specs)
     expected = [i for i, spec in zip(ids, specs, strict=True) if spec == ("916", "vip")]
 
-    pages = await _walk(api, operator_code="916", tag="vip", limit=3)
+    pages = await walk(api, CLIENTS, operator_code="916", tag="vip", limit=3)
 
-    assert _ids(pages) == expected
+    assert item_ids(pages) == expected
     assert [len(page["items"]) for page in pages] == [3, 3, 3, 1]
 
 
@@ -157,9 +136,9 @@ async def test_cursor_from_one_filter_continues_the_same_filter(api: httpx.Async
     ids = await _create_clients(api, [("916", ""), ("903", ""), ("916", ""), ("903", "")])
     first = (await api.get(CLIENTS, params={"operator_code": "903", "limit": 1})).json()
 
-    rest = await _walk(api, operator_code="903", limit=1, cursor=first["next_cursor"])
+    rest = await walk(api, CLIENTS, operator_code="903", limit=1, cursor=first["next_cursor"])
 
-    assert _ids([first, *rest]) == [ids[1], ids[3]]
+    assert item_ids([first, *rest]) == [ids[1], ids[3]]
 
 
 @pytest.mark.parametrize(
@@ -187,7 +166,7 @@ async def test_invalid_cursor_is_422(api: httpx.AsyncClient, cursor: str) -> Non
     response = await api.get(CLIENTS, params={"cursor": cursor})
 
     assert response.status_code == 422, response.text
-    assert [error["loc"] for error in response.json()["detail"]] == [["query", "cursor"]]
+    assert error_locs(response) == [["query", "cursor"]]
 
 
 @pytest.mark.parametrize("limit", ["0", "501", "-1", "abc", "1.5", str(2**64)])
@@ -195,7 +174,7 @@ async def test_invalid_limit_is_422(api: httpx.AsyncClient, limit: str) -> None:
     response = await api.get(CLIENTS, params={"limit": limit})
 
     assert response.status_code == 422, response.text
-    assert ["query", "limit"] in [error["loc"] for error in response.json()["detail"]]
+    assert ["query", "limit"] in error_locs(response)
 
 
 @pytest.mark.parametrize("limit", [1, 500])
@@ -219,4 +198,4 @@ async def test_invalid_filter_is_422(api: httpx.AsyncClient, name: str, value: s
     response = await api.get(CLIENTS, params={name: value})
 
     assert response.status_code == 422, response.text
-    assert ["query", name] in [error["loc"] for error in response.json()["detail"]]
+    assert ["query", name] in error_locs(response)

@@ -10,13 +10,10 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from pydantic import SecretStr
 from schemathesis.python import asgi
 from starlette.types import Receive, Scope, Send
 
-from services.api.app import create_app
-from shared.settings import ApiSettings, BrokerSettings, DatabaseSettings
-from tests.api.conftest import API_TOKEN, AUTH
+from tests.api.seed import AUTH, make_app
 
 CONFIG = schemathesis.Config.from_dict(
     {
@@ -31,10 +28,6 @@ CONFIG = schemathesis.Config.from_dict(
         },
     }
 )
-
-
-def _app(database: DatabaseSettings) -> FastAPI:
-    return create_app(ApiSettings(api_token=SecretStr(API_TOKEN)), database, BrokerSettings())
 
 
 class _TestDatabaseApp:
@@ -54,14 +47,16 @@ class _TestDatabaseApp:
 
 
 _served = _TestDatabaseApp()
-# Describing itself needs no database: this application's lifespan never runs.
-schema = schemathesis.openapi.from_dict(_app(DatabaseSettings()).openapi(), config=CONFIG)
+# Describing itself needs no database: this application's lifespan never runs, so its URL is
+# never dialled. Fixed values, so that collecting does not depend on the environment.
+_DESCRIBED = make_app("postgresql+asyncpg://unused@127.0.0.1:1/unused")
+schema = schemathesis.openapi.from_dict(_DESCRIBED.openapi(), config=CONFIG)
 schema.app = _served  # what `from_asgi` does: requests go to the app in process
 
 
 @pytest.fixture(scope="module")
 def served(database_url: str) -> Iterator[None]:
-    _served.target = _app(DatabaseSettings(database_url=database_url))
+    _served.target = make_app(database_url)
     yield
     # Dispose of the engine before the test database is dropped.
     asgi.shutdown_lifespans()

@@ -14,6 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.api.seed import (
+    CLIENTS,
+    MAILINGS,
+    STATS,
     STATUSES,
     ZERO_COUNTS,
     Counts,
@@ -27,8 +30,6 @@ from tests.api.seed import (
     stored_counts,
 )
 
-STATS = "/api/v1/stats"
-
 
 async def _assert_stats_match_messages(api: httpx.AsyncClient, engine: AsyncEngine) -> Counts:
     """Both statistics endpoints agree with the messages table; returns the real counts."""
@@ -37,7 +38,7 @@ async def _assert_stats_match_messages(api: httpx.AsyncClient, engine: AsyncEngi
     assert {m["id"]: m["by_status"] for m in overall["mailings"]} == real
     for mailing in overall["mailings"]:
         assert mailing["total"] == sum(mailing["by_status"].values())
-        one = (await api.get(f"/api/v1/mailings/{mailing['id']}")).json()
+        one = (await api.get(f"{MAILINGS}/{mailing['id']}")).json()
         assert one["stats"] == stats_of(real[mailing["id"]])
     totals = {s: sum(counts[s] for counts in real.values()) for s in STATUSES}
     assert overall["by_status"] == totals
@@ -77,70 +78,159 @@ async def test_stats_shape(api: httpx.AsyncClient, engine: AsyncEngine) -> None:
     }
 
 
-async def test_stats_follow_every_kind_of_write(
+# --- the counters follow every kind of write ---------------------------------------------
+
+
+async def _mailings(api: httpx.AsyncClient, count: int) -> list[int]:
+    return [(await create_mailing(api))["id"] for _ in range(count)]
+
+
+async def _execute(engine: AsyncEngine, statement: str, **values: Any) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text(statement), values)
+
+
+async def test_inserted_messages_are_counted(api: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    first, second = await _mailings(api, 2)
+    await insert_messages(engine, first, ["pending", "pending", "queued"])
+    await insert_messages(engine, second, ["sent"])
+
+    real = await _assert_stats_match_messages(api, engine)
+
+    assert real == {
+        first: {**ZERO_COUNTS, "pending": 2, "queued": 1},
+        second: {**ZERO_COUNTS, "sent": 1},
+    }
+
+
+async def test_one_status_batch_across_mailings(
     api: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    mailings = [(await create_mailing(api))["id"] for _ in range(3)]
-    clients = await insert_clients(engine, 6)
-    ids = {
-        mailings[0]: await insert_messages(engine, mailings[0], ["pending"] * 6, clients),
-        mailings[1]: await insert_messages(engine, mailings[1], ["pending"] * 4, clients[:4]),
-        mailings[2]: await insert_messages(engine, mailings[2], ["queued"] * 3, clients[3:]),
-    }
-    await _assert_stats_match_messages(api, engine)
+    first, second, third = await _mailings(api, 3)
+    clients = await insert_clients(engine, 4)
+    a = await insert_messages(engine, first, ["pending"] * 4, clients)
+    b = await insert_messages(engine, second, ["pending"] * 2, clients[:2])
+    c = await insert_messages(engine, third, ["queued"] * 3, clients[1:])
 
-    # One batch across all three mailings, as the status writer sends it.
-    batch = dict.fromkeys(ids[mailings[0]][:4], "queued")
-    batch |= dict.fromkeys(ids[mailings[1]], "queued")
-    batch |= dict(zip(ids[mailings[2]], ["sent", "failed", "queued"], strict=True))
-    await set_message_statuses(engine, batch)
-    real = await _assert_stats_match_messages(api, engine)
-    assert real[mailings[0]] == {**ZERO_COUNTS, "pending": 2, "queued": 4}
-
-    # Attempts and errors noted, statuses unchanged (and some set to what they already are).
-    async with engine.begin() as connection:
-        await connection.execute(
-            text("UPDATE messages SET attempts = attempts + 1, last_error = 'timeout'")
-        )
-    await set_message_statuses(engine, {ids[mailings[1]][0]: "queued", ids[mailings[1]][1]: "sent"})
-    real = await _assert_stats_match_messages(api, engine)
-    assert real[mailings[1]] == {**ZERO_COUNTS, "queued": 3, "sent": 1}
-
-    # A second batch finishing messages of two mailings at once.
+    # One statement over all three mailings, as the status writer sends its batches.
     await set_message_statuses(
-        engine,
-        {ids[mailings[0]][0]: "sent", ids[mailings[0]][5]: "expired", ids[mailings[2]][2]: "sent"},
+        engine, {a[0]: "queued", a[1]: "sent", b[0]: "queued", c[0]: "sent", c[1]: "failed"}
     )
-    before = await _assert_stats_match_messages(api, engine)
 
-    # Deleted clients: their messages stay (unsent ones cancelled by the API; a bare SQL
-    # delete only clears client_id), so every mailing keeps its total.
-    for client_id in clients[:2]:
-        assert (await api.delete(f"/api/v1/clients/{client_id}")).status_code == 204
-    async with engine.begin() as connection:
-        await connection.execute(
-            text("DELETE FROM clients WHERE id = ANY(:ids)"), {"ids": clients[4:]}
-        )
-    after = await _assert_stats_match_messages(api, engine)
-    assert {m: sum(c.values()) for m, c in after.items()} == {
-        m: sum(c.values()) for m, c in before.items()
+    real = await _assert_stats_match_messages(api, engine)
+    assert real == {
+        first: {**ZERO_COUNTS, "pending": 2, "queued": 1, "sent": 1},
+        second: {**ZERO_COUNTS, "pending": 1, "queued": 1},
+        third: {**ZERO_COUNTS, "queued": 1, "sent": 1, "failed": 1},
     }
-    assert after[mailings[0]]["cancelled"] == 1
 
-    # Deleted messages leave the counts.
-    async with engine.begin() as connection:
-        await connection.execute(
-            text("DELETE FROM messages WHERE id = ANY(:ids)"),
-            {"ids": [ids[mailings[0]][0], ids[mailings[0]][1], ids[mailings[2]][0]]},
+
+async def test_writes_that_keep_the_status_move_no_count(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    (mailing,) = await _mailings(api, 1)
+    ids = await insert_messages(engine, mailing, ["queued", "queued", "sent"])
+
+    await _execute(engine, "UPDATE messages SET attempts = attempts + 1, last_error = 'timeout'")
+    await set_message_statuses(engine, {ids[0]: "queued", ids[2]: "sent"})  # what they are
+
+    real = await _assert_stats_match_messages(api, engine)
+    assert real == {mailing: {**ZERO_COUNTS, "queued": 2, "sent": 1}}
+
+
+async def test_writes_that_keep_the_status_do_not_wait_for_each_other(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    # Every sender notes attempts; if those writes locked the mailing's counter row, they
+    # would queue behind one another for nothing.
+    (mailing,) = await _mailings(api, 1)
+    ids = await insert_messages(engine, mailing, ["queued", "queued"])
+    async with engine.connect() as one, engine.connect() as other:
+        await one.execute(
+            text("UPDATE messages SET attempts = attempts + 1 WHERE id = :id"), {"id": ids[0]}
         )
-    real = await _assert_stats_match_messages(api, engine)
-    assert sum(real[mailings[0]].values()) == 4
-    assert sum(real[mailings[2]].values()) == 2
+        await other.execute(text("SET LOCAL lock_timeout = '1s'"))
+        await other.execute(
+            text("UPDATE messages SET status = status, last_error = 'x' WHERE id = :id"),
+            {"id": ids[1]},
+        )
+        await other.commit()
+        await one.commit()
 
-    # Cancelling through the API is one more batch the counters follow.
-    assert (await api.post(f"/api/v1/mailings/{mailings[1]}/cancel")).status_code == 200
+    assert await stored_counts(engine) == await real_counts(engine)
+
+
+async def test_deleted_clients_leave_the_counts(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    first, second = await _mailings(api, 2)
+    clients = await insert_clients(engine, 3)
+    await insert_messages(engine, first, ["pending", "sent", "queued"], clients)
+    await insert_messages(engine, second, ["sent", "failed"], clients[1:])
+
+    # Through the API (its unsent messages become cancelled) and by plain SQL (which only
+    # clears client_id): the messages stay either way.
+    assert (await api.delete(f"{CLIENTS}/{clients[0]}")).status_code == 204
+    await _execute(engine, "DELETE FROM clients WHERE id = :id", id=clients[2])
+
     real = await _assert_stats_match_messages(api, engine)
-    assert real[mailings[1]] == {**ZERO_COUNTS, "cancelled": 3, "sent": 1}
+    assert real == {
+        first: {**ZERO_COUNTS, "cancelled": 1, "sent": 1, "queued": 1},
+        second: {**ZERO_COUNTS, "sent": 1, "failed": 1},
+    }
+
+
+async def test_deleted_messages_leave_the_counts(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    first, second = await _mailings(api, 2)
+    a = await insert_messages(engine, first, ["sent", "sent", "failed"])
+    b = await insert_messages(engine, second, ["queued", "sent"])
+
+    await _execute(engine, "DELETE FROM messages WHERE id = ANY(:ids)", ids=[a[0], a[2], b[0]])
+
+    real = await _assert_stats_match_messages(api, engine)
+    assert real == {first: {**ZERO_COUNTS, "sent": 1}, second: {**ZERO_COUNTS, "sent": 1}}
+
+
+async def test_cancel_counts_unsent_messages_as_cancelled(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    (mailing,) = await _mailings(api, 1)
+    await set_mailing_status(engine, mailing, "running")
+    await insert_messages(engine, mailing, ["pending", "queued", "sent", "failed"])
+
+    assert (await api.post(f"{MAILINGS}/{mailing}/cancel")).status_code == 200
+
+    real = await _assert_stats_match_messages(api, engine)
+    assert real == {mailing: {**ZERO_COUNTS, "cancelled": 2, "sent": 1, "failed": 1}}
+
+
+async def test_truncating_messages_zeroes_the_counts(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    first, second = await _mailings(api, 2)
+    await insert_messages(engine, first, ["sent", "queued"])
+    await insert_messages(engine, second, ["failed"])
+
+    await _execute(engine, "TRUNCATE messages")
+
+    real = await _assert_stats_match_messages(api, engine)
+    assert real == {first: ZERO_COUNTS, second: ZERO_COUNTS}
+
+
+async def test_moving_a_message_to_another_mailing_moves_its_count(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    first, second = await _mailings(api, 2)
+    ids = await insert_messages(engine, first, ["sent", "queued"])
+
+    await _execute(
+        engine, "UPDATE messages SET mailing_id = :to WHERE id = :id", to=second, id=ids[0]
+    )
+
+    real = await _assert_stats_match_messages(api, engine)
+    assert real == {first: {**ZERO_COUNTS, "queued": 1}, second: {**ZERO_COUNTS, "sent": 1}}
 
 
 # --- the counters under random batches ----------------------------------------------------
@@ -205,17 +295,6 @@ async def test_counters_equal_real_counts_after_random_batches(
 # --- concurrent batches -------------------------------------------------------------------
 
 
-async def _two_mailings_with_messages(
-    api: httpx.AsyncClient, engine: AsyncEngine, per_mailing: int
-) -> tuple[list[int], list[int]]:
-    first = await create_mailing(api)
-    second = await create_mailing(api)
-    return (
-        await insert_messages(engine, first["id"], ["queued"] * per_mailing),
-        await insert_messages(engine, second["id"], ["queued"] * per_mailing),
-    )
-
-
 async def _batch(connection: AsyncConnection, ids: list[int], status: str) -> None:
     """One status batch: a single statement, as the status writer issues it."""
     await connection.execute(
@@ -224,58 +303,48 @@ async def _batch(connection: AsyncConnection, ids: list[int], status: str) -> No
     )
 
 
-async def _until_waiting_for_a_lock(engine: AsyncEngine, pid: int, timeout_s: float) -> None:
+async def _until_blocked(engine: AsyncEngine, pid: int, by: int, timeout_s: float) -> None:
+    """Returns once backend ``pid`` waits for a lock that backend ``by`` holds."""
+
     async def poll() -> None:
         while True:
             async with engine.connect() as connection:
-                waiting = await connection.scalar(
-                    text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :p"),
-                    {"p": pid},
+                blockers = await connection.scalar(
+                    text("SELECT pg_blocking_pids(:pid)"), {"pid": pid}
                 )
-            if waiting:
+            if by in blockers:
                 return
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), timeout_s)
 
 
-async def test_overlapping_batches_in_opposite_orders_both_complete(
+async def test_batches_over_the_same_mailings_in_either_order_do_not_deadlock(
     api: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    first, second = await _two_mailings_with_messages(api, engine, 4)
-    async with engine.connect() as a, engine.connect() as b:
-        pid_b = await b.scalar(text("SELECT pg_backend_pid()"))
-        await _batch(a, first[:2] + second[:2], "sent")
-        # a holds both counter rows until it commits; b's batch must wait, not deadlock.
-        waiting = asyncio.create_task(_batch(b, second[2:] + first[2:], "failed"))
-        await _until_waiting_for_a_lock(engine, int(pid_b or 0), timeout_s=5)
-        await a.commit()
-        await asyncio.wait_for(waiting, timeout=5)
-        await b.commit()
+    first, second = await _mailings(api, 2)
+    # The second mailing's messages are written first, so the first mailing's counter row,
+    # written last, lies after the second's in the table: a trigger locking counter rows in
+    # the order it scans them, not in mailing order, would lock the second's first below
+    # (without the trigger's `ORDER BY mailing_id FOR UPDATE` this test fails with 40P01).
+    b = await insert_messages(engine, second, ["queued", "queued"])
+    a = await insert_messages(engine, first, ["queued", "queued"])
+    async with engine.connect() as one, engine.connect() as other:
+        one_pid = await one.scalar(text("SELECT pg_backend_pid()"))
+        other_pid = await other.scalar(text("SELECT pg_backend_pid()"))
+        await _batch(one, [a[0]], "sent")  # holds the first mailing's counter row from here
+        both = asyncio.create_task(_batch(other, [b[0], a[1]], "failed"))
+        await _until_blocked(engine, other_pid, by=one_pid, timeout_s=5)
+        # `other` waits for the first mailing's row. Had it locked the second's already, this
+        # would wait for `other` in turn: a deadlock, which PostgreSQL breaks by failing one
+        # of the two after deadlock_timeout (40P01).
+        await asyncio.wait_for(_batch(one, [b[1]], "sent"), timeout=10)
+        await one.commit()
+        await asyncio.wait_for(both, timeout=10)
+        await other.commit()
 
     real = await _assert_stats_match_messages(api, engine)
-    assert list(real.values()) == [{**ZERO_COUNTS, "sent": 2, "failed": 2}] * 2
-
-
-async def test_concurrent_batches_in_opposite_orders_do_not_deadlock(
-    api: httpx.AsyncClient, engine: AsyncEngine
-) -> None:
-    first, second = await _two_mailings_with_messages(api, engine, 20)
-
-    async def writer(ids: list[int], rounds: int) -> None:
-        async with engine.connect() as connection:
-            for n in range(rounds):
-                await _batch(connection, ids, STATUSES[n % len(STATUSES)])
-                await connection.commit()
-
-    # Even messages go one way round the two mailings, odd ones the other way.
-    await asyncio.wait_for(
-        asyncio.gather(
-            writer(first[0::2] + second[0::2], rounds=30),
-            writer(second[1::2][::-1] + first[1::2][::-1], rounds=30),
-        ),
-        timeout=60,
-    )
-
-    assert await stored_counts(engine) == await real_counts(engine)
-    await _assert_stats_match_messages(api, engine)
+    assert real == {
+        first: {**ZERO_COUNTS, "sent": 1, "failed": 1},
+        second: {**ZERO_COUNTS, "failed": 1, "sent": 1},
+    }

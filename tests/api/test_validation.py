@@ -8,22 +8,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api.conftest import create_client
+from tests.api.seed import CLIENTS, MAILINGS, create_client, error_locs, row_count
 
-CLIENTS = "/api/v1/clients"
-MAILINGS = "/api/v1/mailings"
 ARABIC_INDIC = "\u0667\u0669\u0661\u0666\u0661\u0662\u0663\u0664\u0665\u0666\u0667"  # 79161234567
-
-
-def _locs(response: httpx.Response) -> list[list[Any]]:
-    return [error["loc"] for error in response.json()["detail"]]
-
-
-async def _count(engine: AsyncEngine, table: str) -> int:
-    async with engine.connect() as connection:
-        count = await connection.scalar(text(f"SELECT count(*) FROM {table}"))  # noqa: S608
-    assert isinstance(count, int)
-    return count
 
 
 def _mailing(**fields: Any) -> dict[str, Any]:
@@ -90,8 +77,8 @@ async def test_client_create_trap(
     response = await api.post(CLIENTS, json={"phone": "79161234567", field: value})
 
     assert response.status_code == 422, response.text
-    assert ["body", field] in _locs(response)
-    assert await _count(engine, "clients") == 0
+    assert ["body", field] in error_locs(response)
+    assert await row_count(engine, "clients") == 0
 
 
 @pytest.mark.parametrize(("field", "value"), CLIENT_TRAPS)
@@ -101,7 +88,7 @@ async def test_client_patch_trap(api: httpx.AsyncClient, field: str, value: Any)
     response = await api.patch(f"{CLIENTS}/{client['id']}", json={field: value})
 
     assert response.status_code == 422, response.text
-    assert ["body", field] in _locs(response)
+    assert ["body", field] in error_locs(response)
     assert (await api.get(f"{CLIENTS}/{client['id']}")).json() == client
 
 
@@ -109,14 +96,14 @@ async def test_client_without_phone(api: httpx.AsyncClient) -> None:
     response = await api.post(CLIENTS, json={"tag": "vip"})
 
     assert response.status_code == 422
-    assert ["body", "phone"] in _locs(response)
+    assert ["body", "phone"] in error_locs(response)
 
 
 async def test_client_unknown_field(api: httpx.AsyncClient) -> None:
     response = await api.post(CLIENTS, json={"phone": "79161234567", "filters": {}})
 
     assert response.status_code == 422
-    assert ["body", "filters"] in _locs(response)
+    assert ["body", "filters"] in error_locs(response)
 
 
 @pytest.mark.parametrize(
@@ -193,8 +180,8 @@ async def test_mailing_create_trap(
     response = await api.post(MAILINGS, json=_mailing(**fields))
 
     assert response.status_code == 422, response.text
-    assert loc in _locs(response)
-    assert await _count(engine, "mailings") == 0
+    assert loc in error_locs(response)
+    assert await row_count(engine, "mailings") == 0
 
 
 @pytest.mark.parametrize("field", ["start_at", "end_at", "text"])
@@ -205,7 +192,7 @@ async def test_mailing_missing_field(api: httpx.AsyncClient, field: str) -> None
     response = await api.post(MAILINGS, json=body)
 
     assert response.status_code == 422
-    assert ["body", field] in _locs(response)
+    assert ["body", field] in error_locs(response)
 
 
 @pytest.mark.parametrize(
@@ -227,8 +214,8 @@ async def test_body_that_is_not_a_json_object(
     response = await api.post(path, content=content, headers={"Content-Type": content_type})
 
     assert response.status_code == 422, response.text
-    assert all(loc[0] == "body" for loc in _locs(response))
-    assert await _count(engine, "clients") + await _count(engine, "mailings") == 0
+    assert all(loc[0] == "body" for loc in error_locs(response))
+    assert await row_count(engine, "clients") + await row_count(engine, "mailings") == 0
 
 
 async def test_body_that_is_not_utf8(api: httpx.AsyncClient, engine: AsyncEngine) -> None:
@@ -239,7 +226,7 @@ async def test_body_that_is_not_utf8(api: httpx.AsyncClient, engine: AsyncEngine
 
     assert response.status_code == 400
     assert response.json()["detail"]
-    assert await _count(engine, "clients") == 0
+    assert await row_count(engine, "clients") == 0
 
 
 TRICKY_TEXTS = [

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from ruamel.yaml import YAML
+from typer.core import TyperGroup
 from typer.main import get_command
 
 from services.cli import app
@@ -30,7 +31,9 @@ def test_compose_file_matches_the_compose_specification() -> None:
 
 def test_every_mailer_service_runs_an_existing_command() -> None:
     services = YAML(typ="safe").load(COMPOSE.read_text())["services"]
-    commands = set(get_command(app).commands)  # type: ignore[attr-defined]
+    group = get_command(app)
+    assert isinstance(group, TyperGroup)  # an app of several commands is a group
+    commands = set(group.commands)
     used = {name: spec["command"][0] for name, spec in services.items() if "command" in spec}
     assert used, "no service runs a mailer command"
     assert {name: cmd for name, cmd in used.items() if cmd not in commands} == {}

@@ -3,7 +3,7 @@
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,18 +12,20 @@ import pytest
 import structlog
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from pydantic import SecretStr
+from prometheus_client.parser import text_string_to_metric_families
 
-from services.api.app import create_app
 from shared.logs import REDACTED, bind_ids, clear_ids, configure_logging, get_logger
-from shared.settings import ApiSettings, BrokerSettings, DatabaseSettings
+from shared.settings import DatabaseSettings, secret_values
+from tests.api.seed import CLIENTS, MAILINGS, STATS, create_mailing, make_app
 
 TOKEN = "log-test-token-7d41c0e9b2"
 _TOUCHED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 @contextmanager
-def _logging_to(stream: io.StringIO, log_format: str = "json") -> Iterator[None]:
+def _logging_to(
+    stream: io.StringIO, log_format: str = "json", secrets: Iterable[str] = (TOKEN,)
+) -> Iterator[None]:
     """Logging configured as a service does, into ``stream``; the previous state after."""
     root = logging.getLogger()
     saved_root = (root.handlers[:], root.level)
@@ -32,7 +34,7 @@ def _logging_to(stream: io.StringIO, log_format: str = "json") -> Iterator[None]
         for name in _TOUCHED_LOGGERS
     }
     saved_structlog = structlog.get_config() if structlog.is_configured() else None
-    configure_logging(level="INFO", log_format=log_format, secrets=[TOKEN], stream=stream)
+    configure_logging(level="INFO", log_format=log_format, secrets=secrets, stream=stream)
     try:
         yield
     finally:
@@ -61,11 +63,7 @@ def _one(records: list[dict[str, Any]], event: str) -> dict[str, Any]:
 @pytest.fixture
 async def app(database_url: str) -> AsyncIterator[FastAPI]:
     """The API with our token, and one route that fails with the token in its error."""
-    application = create_app(
-        ApiSettings(api_token=SecretStr(TOKEN)),
-        DatabaseSettings(database_url=database_url),
-        BrokerSettings(),
-    )
+    application = make_app(database_url, token=TOKEN)
 
     async def boom() -> None:
         raise RuntimeError(f"provider said: token {TOKEN} is expired")
@@ -75,6 +73,15 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
         yield application
 
 
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with the token; a route that raises answers 500 instead of raising here."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as c:
+        yield c
+
+
 async def test_token_never_logged_by_requests(app: FastAPI) -> None:
     stream = io.StringIO()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -82,11 +89,11 @@ async def test_token_never_logged_by_requests(app: FastAPI) -> None:
     with _logging_to(stream):
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             responses = [
-                await client.get("/api/v1/clients", headers=right),
-                await client.get("/api/v1/clients", headers={"Authorization": "Bearer nope"}),
-                await client.get("/api/v1/clients", params={"token": TOKEN}),
-                await client.get("/api/v1/stats", params={"access_token": TOKEN}, headers=right),
-                await client.get(f"/api/v1/clients/{TOKEN}", headers=right),
+                await client.get(CLIENTS, headers=right),
+                await client.get(CLIENTS, headers={"Authorization": "Bearer nope"}),
+                await client.get(CLIENTS, params={"token": TOKEN}),
+                await client.get(STATS, params={"access_token": TOKEN}, headers=right),
+                await client.get(f"{CLIENTS}/{TOKEN}", headers=right),
                 await client.get("/boom"),
             ]
 
@@ -96,9 +103,9 @@ async def test_token_never_logged_by_requests(app: FastAPI) -> None:
     assert TOKEN not in output
     records = _records(stream)
     done = [record for record in records if record["event"] == "request.done"]
-    assert [record["status"] for record in done][:5] == [200, 401, 401, 200, 422]
+    assert [record["status"] for record in done] == [200, 401, 401, 200, 422, 500]
     # The token in a path reaches the line only as the marker.
-    assert done[4]["path"] == f"/api/v1/clients/{REDACTED}"
+    assert done[4]["path"] == f"{CLIENTS}/{REDACTED}"
     failure = _one(records, "request.failed")
     assert failure["level"] == "error"
     assert f"provider said: token {REDACTED} is expired" in failure["exception"]
@@ -179,11 +186,66 @@ def test_bound_ids_are_json_fields() -> None:
     assert all(record["level"] == "info" and record["timestamp"] for record in records)
 
 
-def test_logging_state_is_restored() -> None:
-    root = logging.getLogger()
-    before = root.handlers[:]
+def test_database_password_redacted() -> None:
+    database = DatabaseSettings(
+        _env_file=None, database_url="postgresql+asyncpg://u:s3cretpw@127.0.0.1:1/x"
+    )
+    stream = io.StringIO()
+    with _logging_to(stream, secrets=secret_values(database)):
+        get_logger("tests.logging").warning("database.unavailable", url=database.database_url)
+        logging.getLogger("sqlalchemy.pool").error("cannot reach %s", database.database_url)
 
-    with _logging_to(io.StringIO()):
-        assert root.handlers != before
+    assert "s3cretpw" not in stream.getvalue()
+    redacted = f"postgresql+asyncpg://u:{REDACTED}@127.0.0.1:1/x"
+    unavailable, unreachable = _records(stream)
+    assert unavailable["url"] == redacted
+    assert unreachable["event"] == f"cannot reach {redacted}"
 
-    assert root.handlers == before
+
+def test_list_fields_stay_json_arrays() -> None:
+    stream = io.StringIO()
+    with _logging_to(stream):
+        get_logger("tests.logging").info("mailing.updated", fields=["tag"], ids=(1, 2))
+
+    updated = _one(_records(stream), "mailing.updated")
+    assert (updated["fields"], updated["ids"]) == (["tag"], [1, 2])
+
+
+# --- the access line ----------------------------------------------------------------------
+
+
+async def test_access_line_carries_the_ids_the_route_bound(client: httpx.AsyncClient) -> None:
+    mailing = await create_mailing(client)
+    stream = io.StringIO()
+    with _logging_to(stream):
+        response = await client.patch(f"{MAILINGS}/{mailing['id']}", json={"text": "changed"})
+
+    assert response.status_code == 200, response.text
+    done = _one(_records(stream), "request.done")
+    assert (done["method"], done["status"]) == ("PATCH", 200)
+    assert done["mailing_id"] == mailing["id"]
+
+
+def _requests_counted(metrics: str, **labels: str) -> float:
+    """``mailer_api_requests_total`` for these labels, 0 if not counted yet."""
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "mailer_api_requests_total" and labels == sample.labels:
+                return sample.value
+    return 0.0
+
+
+async def test_request_that_raises_is_answered_counted_and_logged(
+    client: httpx.AsyncClient,
+) -> None:
+    labels = {"method": "GET", "route": "/boom", "status": "500"}
+    before = _requests_counted((await client.get("/metrics")).text, **labels)
+    stream = io.StringIO()
+    with _logging_to(stream):
+        response = await client.get("/boom")
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error; it has been logged"}
+    assert _requests_counted((await client.get("/metrics")).text, **labels) == before + 1
+    done = _one(_records(stream), "request.done")
+    assert (done["path"], done["status"]) == ("/boom", 500)

@@ -1,7 +1,6 @@
 """The database schema: its own rules, its agreement with the models, and its migrations."""
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, time
 from typing import Any
@@ -12,13 +11,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, Connection, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.migrate import alembic_config
+from shared.migrate import alembic_config, create_database, drop_database, ensure_database
 from shared.models import Base
-from tests.conftest import ADMIN_URL
+from tests.conftest import ADMIN_URL, asyncpg_dsn, database_url_of, unique_database_name
 
 CLIENT = "INSERT INTO clients (phone, operator_code) VALUES (:phone, :code)"
 MAILING = (
@@ -202,7 +200,7 @@ async def test_timestamps_may_not_be_null(engine: AsyncEngine, table: str) -> No
 
     with pytest.raises(IntegrityError):
         async with engine.begin() as connection:
-            await connection.execute(text(f"UPDATE {table} SET created_at = NULL"))  # noqa: S608
+            await connection.execute(text(f"UPDATE {table} SET created_at = NULL"))
 
 
 # --- the models and the migrations agree --------------------------------------------------
@@ -247,24 +245,23 @@ async def test_models_match_the_migrations(engine: AsyncEngine) -> None:
 @pytest.fixture
 def scratch_database_url() -> Iterator[str]:
     """An empty database of this test's own, dropped afterwards."""
-    name = f"mailer_migrate_{uuid.uuid4().hex[:12]}"
-    admin = make_url(ADMIN_URL).set(drivername="postgresql").render_as_string(False)
-    asyncio.run(_execute(admin, f'CREATE DATABASE "{name}"'))
-    yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    name = unique_database_name("migrate")
+    asyncio.run(create_database(ADMIN_URL, name))
+    yield database_url_of(name)
+    asyncio.run(drop_database(ADMIN_URL, name))
 
 
-async def _execute(dsn: str, sql: str) -> list[Any]:
+async def _execute(dsn: str, sql: str, *arguments: Any) -> list[Any]:
     connection = await asyncpg.connect(dsn)
     try:
-        return list(await connection.fetch(sql))
+        return list(await connection.fetch(sql, *arguments))
     finally:
         await connection.close()
 
 
 def _objects(url: str) -> dict[str, set[str]]:
     """The tables, functions and triggers the database holds in ``public``."""
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = asyncpg_dsn(url)
     queries = {
         "tables": "SELECT tablename AS n FROM pg_tables WHERE schemaname = 'public'",
         "functions": "SELECT proname AS n FROM pg_proc WHERE pronamespace = 'public'::regnamespace",
@@ -292,3 +289,35 @@ def test_downgrade_to_base_and_upgrade_again(scratch_database_url: str) -> None:
 
     command.upgrade(config, "head")
     assert _objects(scratch_database_url) == migrated
+
+
+# --- creating and dropping databases ------------------------------------------------------
+
+
+async def _database_exists(name: str) -> bool:
+    sql = "SELECT 1 FROM pg_database WHERE datname = $1"
+    return bool(await _execute(asyncpg_dsn(ADMIN_URL), sql, name))
+
+
+async def test_database_names_are_quoted_whole() -> None:
+    name = unique_database_name('odd "name"; --')
+
+    await create_database(ADMIN_URL, name)
+    try:
+        assert await _database_exists(name)
+    finally:
+        await drop_database(ADMIN_URL, name)
+
+    assert not await _database_exists(name)
+    await drop_database(ADMIN_URL, name)  # already gone: nothing to do
+
+
+async def test_ensure_database_creates_a_missing_one_once() -> None:
+    name = unique_database_name("ensure")
+    url = database_url_of(name)
+    try:
+        assert await ensure_database(url) is True
+        assert await _database_exists(name)
+        assert await ensure_database(url) is False
+    finally:
+        await drop_database(ADMIN_URL, name)

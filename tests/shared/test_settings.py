@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from shared.errors import SettingsError
 from shared.settings import (
@@ -15,6 +16,7 @@ from shared.settings import (
     LogSettings,
     ProviderSettings,
     load_settings,
+    secret_values,
 )
 
 GOOD_TOKEN = "a-good-api-token-0123456789"
@@ -178,23 +180,97 @@ def test_invalid_pool_size_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings(DatabaseSettings)
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "choice"),
+    [("MAILER_LOG_LEVEL", "verbose", "WARNING"), ("MAILER_LOG_FORMAT", "xml", "console")],
+)
+def test_unknown_log_setting_is_named_with_its_choices(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, choice: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings(LogSettings)
+
+    assert variable in str(raised.value)
+    assert choice in str(raised.value)
+
+
+# --- the database URL ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+asyncpg"])
+def test_postgres_urls_mean_asyncpg(monkeypatch: pytest.MonkeyPatch, scheme: str) -> None:
+    monkeypatch.setenv("MAILER_DATABASE_URL", f"{scheme}://u@h/db")
+
+    assert load_settings(DatabaseSettings).database_url == "postgresql+asyncpg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://u:s3cretpw@h/db", "postgresql+psycopg://u:s3cretpw@h/db", "s3cretpw"]
+)
+def test_other_database_url_is_named_not_echoed(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("MAILER_DATABASE_URL", url)
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings(DatabaseSettings)
+
+    assert "MAILER_DATABASE_URL" in str(raised.value)
+    assert "s3cretpw" not in str(raised.value)
+
+
+# --- what logs redact ----------------------------------------------------------------------
+
+
+def test_secret_values_finds_every_credential() -> None:
+    groups = [
+        ApiSettings(_env_file=None, api_token=SecretStr(GOOD_TOKEN)),
+        ProviderSettings(_env_file=None, MAILER_PROVIDER_TOKEN="provider-jwt-5e1"),
+        BrokerSettings(_env_file=None, rabbitmq_url=SecretStr("amqp://mailer:rabbit-pw-8c@mq/")),
+        DatabaseSettings(_env_file=None, database_url="postgresql://u:p%40ss%2Fw0rd@db:5432/m"),
+    ]
+
+    found = set(secret_values(*groups))
+
+    assert {GOOD_TOKEN, "provider-jwt-5e1", "rabbit-pw-8c"} <= found
+    assert {"p%40ss%2Fw0rd", "p@ss/w0rd"} <= found  # as written in the URL, and decoded
+    assert not {"u", "mailer", "db", "mq", "127.0.0.1"} & found
+
+
 # --- the command ---------------------------------------------------------------------------
 
 
-def test_mailer_api_without_token_exits_naming_it(clean_environment: Path) -> None:
-    mailer = Path(sys.executable).parent / "mailer"
+def _mailer(command: str, directory: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """Run ``mailer command`` in ``directory``, with no mailer variable but ``variables``."""
     environment = {name: value for name, value in os.environ.items() if not _ours(name)}
-
-    finished = subprocess.run(
-        [str(mailer), "api"],
-        cwd=clean_environment,
-        env=environment,
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "mailer"), command],
+        cwd=directory,
+        env=environment | variables,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
 
+
+def test_mailer_api_without_token_exits_naming_it(clean_environment: Path) -> None:
+    finished = _mailer("api", clean_environment)
+
     assert finished.returncode != 0
     assert "MAILER_API_TOKEN" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def test_mailer_migrate_on_an_unreachable_server_says_so_in_one_line(
+    clean_environment: Path,
+) -> None:
+    url = "postgresql+asyncpg://postgres:pw-9c1e7f@127.0.0.1:1/mailer"
+
+    finished = _mailer("migrate", clean_environment, MAILER_DATABASE_URL=url)
+
+    assert finished.returncode == 1
+    assert "Traceback" not in finished.stderr
+    (line,) = finished.stderr.splitlines()
+    assert line.startswith("mailer: cannot migrate database 'mailer': "), line
+    assert "pw-9c1e7f" not in line

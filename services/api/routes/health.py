@@ -15,10 +15,10 @@ router = APIRouter(tags=["health"])
 log = get_logger(__name__)
 
 PROBE_TIMEOUT_S = 2.0
-# to_regclass: a database never migrated has no table and answers NULL instead of failing.
-_REVISION_QUERY = (
-    "SELECT version_num FROM alembic_version WHERE to_regclass('alembic_version') IS NOT NULL"
-)
+# Two statements: PostgreSQL resolves every table a statement names before running it, so a
+# database never migrated fails the second one unless the first says the table is there.
+_HAS_REVISION_TABLE = "SELECT to_regclass('alembic_version') IS NOT NULL"
+_REVISION_QUERY = "SELECT version_num FROM alembic_version"
 
 
 class Health(BaseModel):
@@ -52,7 +52,9 @@ async def readyz(request: Request) -> JSONResponse:
 async def _database_state(request: Request) -> str:
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S), request.app.state.engine.connect() as conn:
-            revision = await conn.scalar(text(_REVISION_QUERY))
+            revision = None
+            if await conn.scalar(text(_HAS_REVISION_TABLE)):
+                revision = await conn.scalar(text(_REVISION_QUERY))
     except Exception as exc:  # any failure at all means "not ready"; what it was is logged
         log.warning("readyz.database_unavailable", error=type(exc).__name__, reason=str(exc)[:200])
         return "unavailable"
