@@ -56,3 +56,14 @@ def api() -> None:
         run()
     except SettingsError as exc:
         _fail(f"configuration error: {exc}")
+
+
+@app.command()
+def stub() -> None:
+    """Serve the provider stub (MAILER_STUB_HOST:MAILER_STUB_PORT) for demos, tests, benchmarks."""
+    from services.provider_stub.main import run
+
+    try:
+        run()
+    except SettingsError as exc:
+        _fail(f"configuration error: {exc}")
