@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install lint format test run migrate bench-stats clean
+.PHONY: install lint format test run migrate stub bench-stats bench-stub clean
 
 install: $(VENV)/.installed
 
@@ -36,8 +36,15 @@ run: install .env
 migrate: install .env
 	$(BIN)/mailer migrate
 
+stub: install .env
+	$(BIN)/mailer stub
+
 bench-stats: install
 	$(BIN)/python -m bench.stats_latency
+
+# Needs wrk (apt-get install wrk).
+bench-stub: install
+	$(BIN)/python -m bench.stub_throughput
 
 # A first run gets a .env with a random API token (read it there, not from the terminal).
 .env:
