@@ -90,6 +90,12 @@ class Mailing(_Timestamps, Base):
     window_start: Mapped[time | None] = mapped_column(Time)
     window_end: Mapped[time | None] = mapped_column(Time)
     status: Mapped[str] = mapped_column(String(16), server_default=MailingStatus.SCHEDULED.value)
+    audience_until_client_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The highest client id when the mailing started: clients created later are not in it."""
+    audience_done_client_id: Mapped[int | None] = mapped_column(BigInteger)
+    """How far the planner has materialised the audience (client id), to resume after a crash."""
+    materialized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When every message of the audience existed; until then the mailing cannot finish."""
 
     __table_args__ = (
         CheckConstraint("end_at > start_at", name="end_after_start"),
@@ -104,6 +110,11 @@ class Mailing(_Timestamps, Base):
         CheckConstraint(_in("status", MailingStatus), name="status_known"),
         # Dispatch and listing by status read this; keyset pagination follows id.
         Index(None, "status", "id"),
+        Index(
+            "ix_mailings_scheduled_start_at",
+            "start_at",
+            postgresql_where=sql_text("status = 'scheduled'"),
+        ),
     )
 
 

@@ -1,0 +1,50 @@
+"""The bodies that travel through RabbitMQ, one schema each, shared by producer and consumer.
+
+JSON, validated on the way in: a body that does not parse is poison and is dead-lettered, never
+retried for ever.
+"""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.statuses import MessageStatus
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Work(_Body):
+    """One provider call to make: planner → sender, and sender → retry queue → sender."""
+
+    message_id: int = Field(description="The provider's msgId; the same on every attempt.")
+    mailing_id: int
+    client_id: int
+    phone: str
+    text: str
+    deadline_at: AwareDatetime = Field(description="The mailing's end_at when dispatched.")
+    attempt: int = Field(default=1, ge=1, description="1 for the first call, 2 for the next…")
+    last_error: str | None = None
+
+
+class Result(_Body):
+    """What became of a message, or of one attempt of it: sender → status."""
+
+    message_id: int
+    status: MessageStatus = Field(
+        description="A final status, or ``queued`` for an attempt that will be retried."
+    )
+    attempts: int = Field(ge=0, description="Provider calls made so far.")
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+
+class ControlEvent(_Body):
+    """A change to a mailing or client that running replicas should act on at once."""
+
+    kind: Literal["mailing_created", "mailing_changed", "mailing_cancelled", "mailing_deleted",
+                  "client_deleted"]  # fmt: skip
+    mailing_id: int | None = None
+    client_id: int | None = None
