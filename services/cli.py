@@ -1,6 +1,7 @@
 """The ``mailer`` command: one sub-command per service, plus operations."""
 
 import asyncio
+import importlib
 import sys
 from typing import NoReturn
 
@@ -47,23 +48,40 @@ def migrate() -> None:
     log.info("migrate.done", database=name)
 
 
-@app.command()
-def api() -> None:
-    """Serve the REST API (MAILER_API_HOST:MAILER_API_PORT)."""
-    from services.api.main import run
-
+def _serve(module: str) -> None:
+    """Run ``services.<module>.main.run``, turning a configuration error into one line."""
+    run = importlib.import_module(f"services.{module}.main").run
     try:
         run()
     except SettingsError as exc:
         _fail(f"configuration error: {exc}")
+
+
+@app.command()
+def api() -> None:
+    """Serve the REST API (MAILER_API_HOST:MAILER_API_PORT)."""
+    _serve("api")
+
+
+@app.command()
+def planner() -> None:
+    """Start due mailings, materialise their audience, dispatch work, expire and finish."""
+    _serve("planner")
+
+
+@app.command()
+def sender() -> None:
+    """Consume work and call the provider (run as many as the provider allows)."""
+    _serve("sender")
+
+
+@app.command()
+def status() -> None:
+    """Consume results and write Message records in batches."""
+    _serve("status")
 
 
 @app.command()
 def stub() -> None:
     """Serve the provider stub (MAILER_STUB_HOST:MAILER_STUB_PORT) for demos, tests, benchmarks."""
-    from services.provider_stub.main import run
-
-    try:
-        run()
-    except SettingsError as exc:
-        _fail(f"configuration error: {exc}")
+    _serve("provider_stub")

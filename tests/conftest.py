@@ -2,6 +2,8 @@
 
 import asyncio
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -63,3 +65,29 @@ async def clean_database(database_engine: AsyncEngine) -> None:
 def engine(database_engine: AsyncEngine, clean_database: None) -> AsyncEngine:
     """The test database, its tables empty when the test starts."""
     return database_engine
+
+
+def _rabbitmqctl() -> str:
+    # The broker's tools live in sbin, which a user's PATH may lack.
+    found = shutil.which("rabbitmqctl") or shutil.which("rabbitmqctl", path="/usr/sbin:/sbin")
+    if not found:
+        raise RuntimeError("rabbitmqctl not found: the tests create a RabbitMQ vhost of their own")
+    return found
+
+
+def _ctl(*args: str) -> None:
+    subprocess.run([_rabbitmqctl(), *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def vhost_url() -> Iterator[str]:
+    """The AMQP URL of a fresh RabbitMQ vhost for this test, deleted afterwards.
+
+    Queue names are fixed by the topology; a vhost per test keeps tests and runs apart.
+    """
+    name = f"mailer_test_{uuid.uuid4().hex[:12]}"
+    user = make_url(BROKER_URL.replace("amqp://", "postgresql://", 1)).username or "guest"
+    _ctl("add_vhost", name)
+    _ctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
+    yield f"{BROKER_URL.rstrip('/')}/{name}"
+    _ctl("delete_vhost", name)
