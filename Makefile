@@ -46,11 +46,13 @@ bench-stats: install
 bench-stub: install
 	$(BIN)/python -m bench.stub_throughput
 
-# A first run gets a .env with a random API token (read it there, not from the terminal).
+# A first run gets a .env with random API and stub tokens (read them there, not from the
+# terminal).
 .env:
-	@token=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))'); \
-	sed "s|^# MAILER_API_TOKEN=.*|MAILER_API_TOKEN=$$token|" .env.example > .env; \
-	echo "wrote .env with a new random MAILER_API_TOKEN"
+	@new() { $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))'; }; \
+	sed -e "s|^# MAILER_API_TOKEN=.*|MAILER_API_TOKEN=$$(new)|" \
+	    -e "s|^# MAILER_STUB_TOKEN=.*|MAILER_STUB_TOKEN=$$(new)|" .env.example > .env; \
+	echo "wrote .env with a new random MAILER_API_TOKEN and MAILER_STUB_TOKEN"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.errors import SettingsError
 
 ENV_CONFIG = SettingsConfigDict(env_prefix="MAILER_", env_file=".env", extra="ignore")
+MIN_API_TOKEN_CHARS = 16
 _POSTGRES_SCHEMES = frozenset({"postgresql+asyncpg", "postgresql", "postgres"})
 
 
@@ -73,8 +74,16 @@ class ApiSettings(BaseSettings):
 
     model_config = ENV_CONFIG
 
-    api_token: SecretStr = Field(min_length=16)
+    api_token: SecretStr
     """Bearer token every ``/api/v1`` request must carry. Required: there is no safe default."""
+
+    @field_validator("api_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr) -> SecretStr:
+        if len(token.get_secret_value()) < MIN_API_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_API_TOKEN_CHARS} characters")
+        return token
+
     api_host: str = "127.0.0.1"
     """Address the API listens on."""
     api_port: int = Field(default=8000, ge=1, le=65535)

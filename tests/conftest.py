@@ -17,8 +17,11 @@ from shared.migrate import create_database, drop_database, upgrade
 ADMIN_URL = os.environ.get(
     "MAILER_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
-# The broker the API's readiness probe checks.
-BROKER_URL = os.environ.get("MAILER_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# The RabbitMQ server; tests never use its default vhost, only vhosts they create.
+BROKER_SERVER_URL = os.environ.get("MAILER_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# The vhost of this run, for the API apps the tests build (their events and readiness probe).
+RUN_VHOST = f"mailer_test_run_{uuid.uuid4().hex[:12]}"
+BROKER_URL = f"{BROKER_SERVER_URL.rstrip('/')}/{RUN_VHOST}"
 TABLES = "clients, mailings, messages, mailing_counts"
 
 
@@ -79,15 +82,24 @@ def _ctl(*args: str) -> None:
     subprocess.run([_rabbitmqctl(), *args], check=True, capture_output=True, timeout=60)
 
 
+def _vhost(name: str) -> Iterator[str]:
+    user = make_url(BROKER_SERVER_URL.replace("amqp://", "postgresql://", 1)).username or "guest"
+    _ctl("add_vhost", name)
+    _ctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
+    yield f"{BROKER_SERVER_URL.rstrip('/')}/{name}"
+    _ctl("delete_vhost", name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_vhost() -> Iterator[str]:
+    """The vhost named by ``BROKER_URL``, alive for the whole run."""
+    yield from _vhost(RUN_VHOST)
+
+
 @pytest.fixture
 def vhost_url() -> Iterator[str]:
     """The AMQP URL of a fresh RabbitMQ vhost for this test, deleted afterwards.
 
     Queue names are fixed by the topology; a vhost per test keeps tests and runs apart.
     """
-    name = f"mailer_test_{uuid.uuid4().hex[:12]}"
-    user = make_url(BROKER_URL.replace("amqp://", "postgresql://", 1)).username or "guest"
-    _ctl("add_vhost", name)
-    _ctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
-    yield f"{BROKER_URL.rstrip('/')}/{name}"
-    _ctl("delete_vhost", name)
+    yield from _vhost(f"mailer_test_{uuid.uuid4().hex[:12]}")

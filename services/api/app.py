@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 
 from services.api.auth import TokenGate, require_token
 from services.api.errors import install_error_handlers
+from services.api.events import ControlEvents
 from services.api.metrics import ObserveRequests, metrics_endpoint
 from services.api.routes import clients, health, mailings, stats
 from shared.db import create_engine, session_factory
@@ -32,7 +33,10 @@ def create_app(api: ApiSettings, database: DatabaseSettings, broker: BrokerSetti
         engine = create_engine(database)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.events = ControlEvents(broker.rabbitmq_url.get_secret_value())
+        await app.state.events.start()
         yield
+        await app.state.events.close()
         await engine.dispose()
 
     app = FastAPI(

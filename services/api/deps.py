@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.events import ControlEvents
 from services.api.schemas import ErrorOut
 from shared.models import MAX_ID
 
@@ -16,6 +17,14 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(_session)]
+
+
+def _events(request: Request) -> ControlEvents:
+    events: ControlEvents = request.app.state.events
+    return events
+
+
+Events = Annotated[ControlEvents, Depends(_events)]
 
 # Larger ids cannot exist (bigint) and would fail inside the driver instead of with a 404/422.
 ClientId = Annotated[int, Path(ge=1, le=MAX_ID, description="The client's id.")]

@@ -56,8 +56,9 @@ async def put_behaviour(request: web.Request) -> web.Response:
     token = changes.pop("token", None)
     behaviour = replace(state.behaviour, **changes)
     if _fault_total(behaviour) > 1:
-        raise web.HTTPUnprocessableEntity(
-            text="drop_rate + hang_rate + error_rate + malformed_rate must not exceed 1"
+        return web.json_response(
+            {"detail": "drop_rate + hang_rate + error_rate + malformed_rate must not exceed 1"},
+            status=422,
         )
     state.behaviour = behaviour
     if token is not None:

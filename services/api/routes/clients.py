@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from services.api.deps import ClientId, Session, error_responses
+from services.api.deps import ClientId, Events, Session, error_responses
 from services.api.fields import OperatorCode, Tag
 from services.api.pagination import Cursor, Limit, decode_cursor, page
 from services.api.queries import clients as queries
 from services.api.schemas import ClientCreate, ClientOut, ClientUpdate, Page
 from shared.logs import bind_ids, get_logger
+from shared.messages import ControlEvent
 
 router = APIRouter(prefix="/clients", tags=["clients"])
 log = get_logger(__name__)
@@ -68,12 +69,13 @@ async def update_client(client_id: ClientId, body: ClientUpdate, session: Sessio
 @router.delete(
     "/{client_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
 )
-async def delete_client(client_id: ClientId, session: Session) -> Response:
+async def delete_client(client_id: ClientId, session: Session, events: Events) -> Response:
     """Delete the client. Its unsent messages are cancelled; its past records stay."""
     bind_ids(client_id=client_id)
     async with session.begin():
         cancelled = await queries.delete(session, client_id)
     log.info("client.deleted", cancelled_messages=cancelled)
-    # TODO(#4): publish the delete to the senders' control fanout, so that a message already
-    # queued for this client is not sent either.
+    # Its queued messages are cancelled in the database, which the senders check before every
+    # call; the event lets them drop such messages without the look-up.
+    await events.publish(ControlEvent(kind="client_deleted", client_id=client_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -65,7 +65,8 @@ async def _database_state(request: Request) -> str:
 
 
 async def _broker_state(request: Request) -> str:
-    # TODO(#4): reuse the API's publishing connection once it has one.
+    # A connection of its own per probe: it checks the broker now, not what a long-lived
+    # robust connection last believed about it.
     connection = None
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S):

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Response, status
 
 from services.api import rules
 from services.api.convert import mailing_columns, mailing_out
-from services.api.deps import MailingId, Session, error_responses
+from services.api.deps import Events, MailingId, Session, error_responses
 from services.api.pagination import Cursor, Limit, decode_cursor, page
 from services.api.queries import mailings as queries
 from services.api.schemas import MailingCreate, MailingOut, MailingUpdate, MessageOut, Page
 from shared.logs import bind_ids, get_logger
+from shared.messages import ControlEvent
 from shared.statuses import MailingStatus, MessageStatus
 
 router = APIRouter(prefix="/mailings", tags=["mailings"])
@@ -18,14 +19,15 @@ log = get_logger(__name__)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(400))
-async def create_mailing(body: MailingCreate, session: Session) -> MailingOut:
+async def create_mailing(body: MailingCreate, session: Session, events: Events) -> MailingOut:
     """Create a mailing. One whose start is now or past starts at once."""
     rules.check_end_in_future(body.end_at, datetime.now(UTC))
     async with session.begin():
         mailing, counts = await queries.create(session, mailing_columns(dict(body)))
     bind_ids(mailing_id=mailing.id)
     log.info("mailing.created", start_at=mailing.start_at.isoformat())
-    # TODO(#4): wake the planner so a mailing due now starts without waiting for its tick.
+    # Wakes the planners: a mailing due now starts without waiting for the next tick.
+    await events.publish(ControlEvent(kind="mailing_created", mailing_id=mailing.id))
     return mailing_out(mailing, counts)
 
 
@@ -53,7 +55,7 @@ async def get_mailing(mailing_id: MailingId, session: Session) -> MailingOut:
 
 @router.patch("/{mailing_id}", responses=error_responses(400, 404, 409))
 async def update_mailing(
-    mailing_id: MailingId, body: MailingUpdate, session: Session
+    mailing_id: MailingId, body: MailingUpdate, session: Session, events: Events
 ) -> MailingOut:
     """Scheduled: any field. Running: only ``end_at``, in the future. Otherwise 409."""
     bind_ids(mailing_id=mailing_id)
@@ -67,12 +69,12 @@ async def update_mailing(
         )
         mailing, counts = await queries.save(session, mailing, mailing_columns(changes))
     log.info("mailing.updated", fields=sorted(changes))
-    # TODO(#4): publish an end_at change to the senders' control fanout.
+    await events.publish(ControlEvent(kind="mailing_changed", mailing_id=mailing_id))
     return mailing_out(mailing, counts)
 
 
 @router.post("/{mailing_id}/cancel", responses=error_responses(404, 409))
-async def cancel_mailing(mailing_id: MailingId, session: Session) -> MailingOut:
+async def cancel_mailing(mailing_id: MailingId, session: Session, events: Events) -> MailingOut:
     """Stop the mailing: unsent messages become ``cancelled``; records stay. Idempotent."""
     bind_ids(mailing_id=mailing_id)
     async with session.begin():
@@ -81,21 +83,21 @@ async def cancel_mailing(mailing_id: MailingId, session: Session) -> MailingOut:
         cancelled = await queries.cancel_messages(session, mailing_id)
         mailing, counts = await queries.save(session, mailing, {"status": MailingStatus.CANCELLED})
     log.info("mailing.cancelled", cancelled_messages=cancelled)
-    # TODO(#4): publish the cancel to the senders' control fanout.
+    await events.publish(ControlEvent(kind="mailing_cancelled", mailing_id=mailing_id))
     return mailing_out(mailing, counts)
 
 
 @router.delete(
     "/{mailing_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
 )
-async def delete_mailing(mailing_id: MailingId, session: Session) -> Response:
+async def delete_mailing(mailing_id: MailingId, session: Session, events: Events) -> Response:
     """Remove the mailing and all its messages; nothing more of it is sent."""
     bind_ids(mailing_id=mailing_id)
     async with session.begin():
         await queries.get(session, mailing_id, for_delete=True)
         await queries.delete(session, mailing_id)
     log.info("mailing.deleted")
-    # TODO(#4): publish the cancel to the senders' control fanout.
+    await events.publish(ControlEvent(kind="mailing_deleted", mailing_id=mailing_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
