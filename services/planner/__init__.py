@@ -1,1 +1,2 @@
-"""The planner service (built in the delivery-pipeline issue)."""
+"""The planner: starts due mailings, materialises their audience, dispatches work to the
+senders, expires what can no longer be sent and finishes mailings (``mailer planner``)."""

@@ -1,0 +1,88 @@
+"""Entry point of the planner (``mailer planner``): settings, connections, ticks, shutdown."""
+
+import asyncio
+import signal
+from contextlib import suppress
+from functools import partial
+
+from aio_pika.abc import AbstractRobustConnection
+
+from services.planner import control
+from services.planner.runner import TickRunner
+from services.planner.settings import PlannerSettings
+from services.planner.tick import Planner, tick_safely
+from shared.broker import BrokerError, Publisher, connect
+from shared.db import create_engine
+from shared.logs import configure_logging, get_logger
+from shared.settings import (
+    BrokerSettings,
+    DatabaseSettings,
+    LogSettings,
+    load_settings,
+    secret_values,
+)
+
+log = get_logger(__name__)
+
+BROKER_RETRY_S = 2.0
+"""Wait between attempts to reach RabbitMQ at start-up."""
+
+
+def run() -> None:
+    """Load the settings, set up logging and tick until SIGINT or SIGTERM."""
+    planner = load_settings(PlannerSettings)
+    database = load_settings(DatabaseSettings)
+    broker = load_settings(BrokerSettings)
+    logs = load_settings(LogSettings)
+    configure_logging(
+        level=logs.log_level, log_format=logs.log_format, secrets=secret_values(database, broker)
+    )
+    asyncio.run(_main(planner, database, broker))
+
+
+async def _main(
+    planner: PlannerSettings, database: DatabaseSettings, broker: BrokerSettings
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(planner, database, broker, stop)
+
+
+async def serve(
+    settings: PlannerSettings,
+    database: DatabaseSettings,
+    broker: BrokerSettings,
+    stop: asyncio.Event,
+) -> None:
+    """Tick until ``stop`` is set; then finish the tick in progress and close the connections."""
+    engine = create_engine(database)
+    connection = await _connect(broker.rabbitmq_url.get_secret_value(), stop)
+    if connection is None:
+        await engine.dispose()
+        return
+    try:
+        planner = Planner(engine, await Publisher.open(connection), settings)
+        runner = TickRunner(partial(tick_safely, planner), settings.planner_tick_interval_s)
+        runner.start()
+        await control.listen(connection, runner.wake)
+        log.info("planner.started", tick_interval_s=settings.planner_tick_interval_s)
+        await stop.wait()
+        await runner.stop()
+    finally:
+        await connection.close()
+        await engine.dispose()
+    log.info("planner.stopped")
+
+
+async def _connect(url: str, stop: asyncio.Event) -> AbstractRobustConnection | None:
+    """A robust connection, retried until RabbitMQ answers; None if stopped meanwhile."""
+    while not stop.is_set():
+        try:
+            return await connect(url)
+        except BrokerError as exc:
+            log.warning("broker.unreachable", error=str(exc), retry_in_s=BROKER_RETRY_S)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BROKER_RETRY_S)
+    return None

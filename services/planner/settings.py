@@ -1,0 +1,30 @@
+"""The planner's settings (``MAILER_PLANNER_*``)."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from shared.settings import ENV_CONFIG
+
+
+class PlannerSettings(BaseSettings):
+    """How often the planner ticks and how much work one tick takes on."""
+
+    model_config = ENV_CONFIG
+
+    planner_tick_interval_s: float = Field(default=1.0, gt=0)
+    """Seconds between ticks; a mailing starts at most about this long after its ``start_at``."""
+    planner_audience_chunk_size: int = Field(default=10_000, ge=1)
+    """Clients scanned by one materialisation statement (one transaction) of a mailing."""
+    planner_dispatch_batch_size: int = Field(default=2_000, ge=1)
+    """Pending messages claimed, published and marked ``queued`` in one transaction."""
+    planner_batches_per_tick: int = Field(default=10, ge=1)
+    """Most audience chunks, and most dispatch batches, one tick runs (each kind counted apart).
+
+    Keeps a tick short, so that shutdown and new mailings do not wait behind a big one; when
+    work is left over, the next tick starts at once.
+    """
+    planner_queued_grace_s: float = Field(default=15.0, ge=0)
+    """How long after ``end_at`` the planner expires a message still ``queued``.
+
+    A sender normally reports those itself; the grace lets its result land first.
+    """

@@ -1,0 +1,162 @@
+"""Every statement the planner runs, with the locking each one relies on.
+
+Several planners may run at once, so every claim takes row locks with ``SKIP LOCKED`` (another
+replica's rows are left to it) and every lock is transaction-scoped. Message rows are locked in
+id order, as the status writer and the API lock them, and each multi-row message write is one
+statement: the counter triggers then lock ``mailing_counts`` rows once, in mailing order.
+Mailing rows are locked ``FOR NO KEY UPDATE``, which still lets messages that reference them be
+inserted (their foreign-key check takes ``FOR KEY SHARE``).
+"""
+
+from sqlalchemy import text
+
+DEADLINE_PASSED = "deadline passed"
+"""``last_error`` of a message the planner expires."""
+
+# The audience is fixed at start: clients created later have higher ids and are left out.
+START_DUE = text("""
+WITH due AS (
+    SELECT id FROM mailings
+    WHERE status = 'scheduled' AND start_at <= now()
+    ORDER BY id
+    FOR NO KEY UPDATE SKIP LOCKED
+)
+UPDATE mailings AS m
+SET status = 'running',
+    audience_until_client_id = (SELECT coalesce(max(id), 0) FROM clients),
+    audience_done_client_id = 0,
+    updated_at = now()
+FROM due
+WHERE m.id = due.id
+RETURNING m.id, m.audience_until_client_id
+""")
+
+UNMATERIALISED = text("""
+SELECT id FROM mailings WHERE status = 'running' AND materialized_at IS NULL ORDER BY id
+""")
+
+# Held for one chunk. A row lock rather than an advisory lock: it also conflicts with the lock
+# the API's cancel takes on the row, so a cancel and a chunk never overlap. Messages inserted
+# while a cancel runs would escape it and stay pending in a cancelled mailing.
+CLAIM_AUDIENCE = text("""
+SELECT coalesce(audience_done_client_id, 0) AS done_id, audience_until_client_id AS until_id
+FROM mailings
+WHERE id = :mailing_id AND status = 'running' AND materialized_at IS NULL
+FOR NO KEY UPDATE SKIP LOCKED
+""")
+
+# One chunk: scan the next clients by id, insert a message for each one the filter matches
+# (SPEC §2: an empty list matches anything; exact, case-sensitive comparison).
+MATERIALISE_CHUNK = text("""
+WITH scanned AS (
+    SELECT id, operator_code, tag FROM clients
+    WHERE id > :done_id AND id <= :until_id
+    ORDER BY id
+    LIMIT :chunk_size
+), inserted AS (
+    INSERT INTO messages (mailing_id, client_id)
+    SELECT m.id, s.id
+    FROM scanned AS s JOIN mailings AS m ON m.id = :mailing_id
+    WHERE (cardinality(m.operator_codes) = 0 OR s.operator_code = ANY (m.operator_codes))
+      AND (cardinality(m.tags) = 0 OR s.tag = ANY (m.tags))
+    ORDER BY s.id
+    ON CONFLICT (mailing_id, client_id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM scanned) AS scanned,
+       (SELECT max(id) FROM scanned) AS last_id,
+       (SELECT count(*) FROM inserted) AS inserted
+""")
+
+ADVANCE_AUDIENCE = text("""
+UPDATE mailings
+SET audience_done_client_id = :done_id,
+    materialized_at = CASE WHEN CAST(:complete AS boolean) THEN now() END,
+    updated_at = now()
+WHERE id = :mailing_id
+RETURNING (
+    SELECT pending + queued + sent + failed + expired + cancelled
+    FROM mailing_counts WHERE mailing_id = :mailing_id
+) AS total
+""")
+
+DISPATCHABLE = text("""
+SELECT id FROM mailings WHERE status = 'running' AND end_at > now() ORDER BY id
+""")
+
+# A message whose client is gone (client_id set NULL) drops out of the join; CANCEL_ORPHANS
+# settles it.
+CLAIM_BATCH = text("""
+SELECT msg.id AS message_id, msg.client_id, c.phone, m.text, m.end_at
+FROM messages AS msg
+JOIN mailings AS m ON m.id = msg.mailing_id
+JOIN clients AS c ON c.id = msg.client_id
+WHERE msg.mailing_id = :mailing_id AND msg.status = 'pending'
+  AND m.status = 'running' AND m.end_at > now()
+ORDER BY msg.id
+LIMIT :batch_size
+FOR UPDATE OF msg SKIP LOCKED
+""")
+
+# The rows are already locked by CLAIM_BATCH in this transaction.
+MARK_QUEUED = text("""
+UPDATE messages SET status = 'queued', updated_at = now() WHERE id = ANY (CAST(:ids AS bigint[]))
+""")
+
+
+# The three below settle messages that can no longer be sent, a bounded number per statement.
+# SKIP LOCKED: a row another replica is dispatching right now becomes queued, and is looked at
+# again after the grace.
+EXPIRE_PENDING = text("""
+UPDATE messages SET status = 'expired', last_error = :last_error, updated_at = now()
+WHERE id IN (
+    SELECT msg.id FROM messages AS msg JOIN mailings AS m ON m.id = msg.mailing_id
+    WHERE m.status = 'running' AND m.end_at <= now() AND msg.status = 'pending'
+    ORDER BY msg.id
+    LIMIT :limit
+    FOR UPDATE OF msg SKIP LOCKED
+) AND status = 'pending'
+RETURNING mailing_id
+""")
+
+# A queued message keeps the sender's last error if it had one: that is the more useful word.
+EXPIRE_QUEUED = text("""
+UPDATE messages
+SET status = 'expired', last_error = coalesce(last_error, :last_error), updated_at = now()
+WHERE id IN (
+    SELECT msg.id FROM messages AS msg JOIN mailings AS m ON m.id = msg.mailing_id
+    WHERE m.status = 'running' AND m.end_at <= now() - make_interval(secs => :grace_s)
+      AND msg.status = 'queued'
+    ORDER BY msg.id
+    LIMIT :limit
+    FOR UPDATE OF msg SKIP LOCKED
+) AND status = 'queued'
+RETURNING mailing_id
+""")
+
+# A client deleted while its message was being inserted: the API's cancel could not see the
+# message yet, and the delete then cleared its client_id, so no sender can ever reach it.
+CANCEL_ORPHANS = text("""
+UPDATE messages SET status = 'cancelled', updated_at = now()
+WHERE id IN (
+    SELECT msg.id FROM messages AS msg JOIN mailings AS m ON m.id = msg.mailing_id
+    WHERE m.status = 'running' AND msg.client_id IS NULL AND msg.status = 'pending'
+    ORDER BY msg.id
+    LIMIT :limit
+    FOR UPDATE OF msg SKIP LOCKED
+) AND status = 'pending'
+RETURNING mailing_id
+""")
+
+FINISH = text("""
+WITH done AS (
+    SELECT m.id FROM mailings AS m JOIN mailing_counts AS c ON c.mailing_id = m.id
+    WHERE m.status = 'running' AND m.materialized_at IS NOT NULL AND c.pending + c.queued = 0
+    ORDER BY m.id
+    FOR NO KEY UPDATE OF m SKIP LOCKED
+)
+UPDATE mailings AS m SET status = 'finished', updated_at = now()
+FROM done JOIN mailing_counts AS c ON c.mailing_id = done.id
+WHERE m.id = done.id
+RETURNING m.id, c.sent, c.failed, c.expired, c.cancelled
+""")

@@ -1,0 +1,183 @@
+"""One planner tick: start due mailings, materialise, dispatch, expire, finish.
+
+Every step claims its rows, so any number of planners may tick at once; and every step is
+bounded, so a tick ends soon and says whether work was left over.
+"""
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.planner import audience, lifecycle
+from services.planner.dispatch import WorkPublisher, dispatch_batch, dispatchable
+from services.planner.settings import PlannerSettings
+from shared.logs import get_logger
+
+log = get_logger(__name__)
+
+# One step on one mailing: (rows it handled, whether that mailing has more to do).
+Step = Callable[[int], Awaitable[tuple[int, bool]]]
+
+
+@dataclass
+class Planner:
+    """What a tick works with: one per planner process."""
+
+    engine: AsyncEngine
+    publisher: WorkPublisher
+    settings: PlannerSettings
+    audience_started: dict[int, float] = field(default_factory=dict)
+    """Monotonic time this process began materialising each mailing, for its duration."""
+
+
+@dataclass
+class TickReport:
+    """What one tick did."""
+
+    started: int = 0
+    materialised: int = 0
+    dispatched: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    finished: int = 0
+    more_work: bool = False
+    """A bound was reached with work left: the next tick should start at once."""
+
+
+async def tick(planner: Planner) -> TickReport:
+    """Run every step once. Database errors propagate; a broker failure stops dispatching only."""
+    report = TickReport()
+    report.started = len(await lifecycle.start_due(planner.engine))
+    report.materialised, more_audience = await _materialise(planner)
+    report.dispatched, more_dispatch = await _dispatch(planner)
+    more_settling = await _settle(planner, report)
+    report.finished = len(await lifecycle.finish(planner.engine))
+    report.more_work = more_audience or more_dispatch or more_settling
+    return report
+
+
+async def _take_turns(mailing_ids: list[int], step: Step, rounds: int) -> tuple[int, bool]:
+    """Run ``step`` on each mailing in turn, at most ``rounds`` times each.
+
+    Taking turns keeps one big mailing from holding the others back. Returns the rows
+    handled and whether any mailing had more left.
+    """
+    total, left = 0, mailing_ids
+    for _ in range(rounds):
+        still_left = []
+        for mailing_id in left:
+            count, more = await step(mailing_id)
+            total += count
+            if more:
+                still_left.append(mailing_id)
+        left = still_left
+        if not left:
+            break
+    return total, bool(left)
+
+
+async def _materialise(planner: Planner) -> tuple[int, bool]:
+    settings, clock = planner.settings, planner.audience_started
+    mailing_ids = await audience.unmaterialised(planner.engine)
+    for gone in set(clock) - set(mailing_ids):
+        del clock[gone]  # completed by another replica, or cancelled
+
+    async def step(mailing_id: int) -> tuple[int, bool]:
+        started = clock.setdefault(mailing_id, time.monotonic())
+        chunk = await audience.materialise_chunk(
+            planner.engine, mailing_id, settings.planner_audience_chunk_size
+        )
+        if chunk.total is not None:
+            del clock[mailing_id]
+            duration_ms = round((time.monotonic() - started) * 1000)
+            log.info(
+                "audience.materialised",
+                mailing_id=mailing_id,
+                count=chunk.total,
+                duration_ms=duration_ms,
+            )
+        return chunk.inserted, chunk.more
+
+    return await _take_turns(mailing_ids, step, settings.planner_batches_per_tick)
+
+
+async def _dispatch(planner: Planner) -> tuple[int, bool]:
+    batch_size = planner.settings.planner_dispatch_batch_size
+    broker_failed = False
+
+    async def step(mailing_id: int) -> tuple[int, bool]:
+        nonlocal broker_failed
+        if broker_failed:
+            return 0, False  # the broker is in trouble: leave the rest to a later tick
+        batch = await dispatch_batch(planner.engine, planner.publisher, mailing_id, batch_size)
+        broker_failed = batch.failed > 0
+        return batch.published, batch.published == batch_size
+
+    mailing_ids = await dispatchable(planner.engine)
+    return await _take_turns(mailing_ids, step, planner.settings.planner_batches_per_tick)
+
+
+async def _settle(planner: Planner, report: TickReport) -> bool:
+    """Cancel orphaned and expire late messages; whether a bound left some for later."""
+    settings, engine = planner.settings, planner.engine
+    limit, rounds = settings.planner_dispatch_batch_size, settings.planner_batches_per_tick
+    grace_s = settings.planner_queued_grace_s
+    report.cancelled, more_orphans = await _repeat(
+        lambda: lifecycle.cancel_orphans(engine, limit), limit, rounds
+    )
+    expired_pending, more_pending = await _repeat(
+        lambda: lifecycle.expire_pending(engine, limit), limit, rounds
+    )
+    expired_queued, more_queued = await _repeat(
+        lambda: lifecycle.expire_queued(engine, limit, grace_s), limit, rounds
+    )
+    report.expired = expired_pending + expired_queued
+    return more_orphans or more_pending or more_queued
+
+
+async def _repeat(
+    statement: Callable[[], Awaitable[int]], limit: int, rounds: int
+) -> tuple[int, bool]:
+    """Run a bounded statement until it handles fewer than ``limit`` rows, ``rounds`` at most."""
+    total = 0
+    for _ in range(rounds):
+        count = await statement()
+        total += count
+        if count < limit:
+            return total, False
+    return total, True
+
+
+async def tick_safely(planner: Planner) -> bool:
+    """One tick, for the runner: whether work was left over.
+
+    The database being unreachable or restarting is expected trouble: logged, and the next
+    tick tries again. Everything a tick wrote before that is committed and stays.
+    """
+    started = time.monotonic()
+    try:
+        report = await tick(planner)
+    except (DBAPIError, OSError) as exc:
+        if isinstance(exc, DBAPIError) and not _transient(exc):
+            raise
+        log.warning("tick.failed", error=type(exc).__name__)
+        return False
+    duration_ms = round((time.monotonic() - started) * 1000)
+    log.debug("tick.done", duration_ms=duration_ms, **asdict(report))
+    return report.more_work
+
+
+# SQLSTATEs that mean "try again later": connection failures (08), too many clients (53),
+# shutting down or starting up (57P), and the conflicts a retry resolves (40001, 40P01).
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "40001", "40P01")
+
+
+def _transient(exc: DBAPIError) -> bool:
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if sqlstate:
+        return sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+    # Raised while connecting, before the server said anything (refused, reset).
+    return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
