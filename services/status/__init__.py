@@ -1,1 +1,1 @@
-"""The status service (built in the delivery-pipeline issue)."""
+"""The status service: results and dead work in, Message records written in batches."""

@@ -1,0 +1,43 @@
+"""Entry point of the status service (``mailer status``)."""
+
+import asyncio
+import signal
+
+from services.status.service import start
+from services.status.settings import StatusSettings
+from shared.logs import configure_logging
+from shared.settings import (
+    BrokerSettings,
+    DatabaseSettings,
+    LogSettings,
+    load_settings,
+    secret_values,
+)
+
+
+def run() -> None:
+    """Load the settings, set up logging and write results until SIGINT or SIGTERM."""
+    status = load_settings(StatusSettings)
+    database = load_settings(DatabaseSettings)
+    broker = load_settings(BrokerSettings)
+    logs = load_settings(LogSettings)
+    configure_logging(
+        level=logs.log_level, log_format=logs.log_format, secrets=secret_values(database, broker)
+    )
+    asyncio.run(_serve(status, database, broker))
+
+
+async def _serve(
+    status: StatusSettings, database: DatabaseSettings, broker: BrokerSettings
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    service = await start(status, database, broker)
+    stopped = asyncio.create_task(stop.wait())
+    # The flusher only ends on a stop; if it ends before one, something is badly wrong and the
+    # process should exit rather than consume without writing.
+    await asyncio.wait([stopped, service.flusher], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    await service.stop()

@@ -1,0 +1,105 @@
+"""The running status service: a consumer channel, a batcher and a writer, started and stopped.
+
+Tests run it in-process with :func:`start` and :meth:`StatusService.stop`; ``mailer status``
+does the same between two signals.
+"""
+
+import asyncio
+from dataclasses import dataclass
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.status.batcher import Batcher, Counters
+from services.status.settings import StatusSettings
+from services.status.writer import Writer
+from shared import topology
+from shared.broker import connect
+from shared.db import create_engine
+from shared.logs import get_logger
+from shared.settings import BrokerSettings, DatabaseSettings
+
+log = get_logger(__name__)
+
+CONSUMED = (topology.RESULTS_QUEUE, topology.WORK_DEAD_QUEUE)
+CANCEL_TIMEOUT_S = 5.0
+
+
+@dataclass
+class StatusService:
+    """A started service; :meth:`stop` ends it gracefully."""
+
+    connection: AbstractRobustConnection
+    engine: AsyncEngine
+    batcher: Batcher
+    consumers: list[tuple[AbstractQueue, str]]
+    flusher: asyncio.Task[None]
+
+    @property
+    def counters(self) -> Counters:
+        return self.batcher.counters
+
+    async def stop(self) -> None:
+        """Stop consuming, write and ack what is buffered, then close everything."""
+        for queue, tag in self.consumers:
+            try:
+                await queue.cancel(tag, timeout=CANCEL_TIMEOUT_S)
+            except (AMQPError, RuntimeError, OSError, TimeoutError) as exc:
+                # The broker is gone: so is every unacked delivery, so stopping can go on.
+                log.warning("status.cancel_failed", queue=queue.name, error=type(exc).__name__)
+        # Deliveries read before the cancel-ok reach the buffer a loop turn later; any later
+        # still go back to their queue when the channel closes.
+        await asyncio.sleep(0)
+        self.batcher.stop()
+        try:
+            await self.flusher
+        finally:
+            # Anything not acked by now goes back to its queue when the channel closes.
+            await self.connection.close()
+            await self.engine.dispose()
+        log.info("status.stopped", **vars(self.counters))
+
+
+async def start(
+    status: StatusSettings, database: DatabaseSettings, broker: BrokerSettings
+) -> StatusService:
+    """Connect, declare the topology, and consume results and dead work into batches."""
+    connection = await connect(broker.rabbitmq_url.get_secret_value())
+    engine = create_engine(database)
+    batcher = Batcher(
+        Writer(engine),
+        batch_size=status.status_batch_size,
+        flush_interval_s=status.status_flush_interval_ms / 1000,
+        retry_max_s=status.status_db_retry_max_s,
+    )
+    flusher = asyncio.create_task(batcher.run(), name="status-flusher")
+    try:
+        consumers = await _consume(connection, batcher, status.status_prefetch)
+    except BaseException:
+        batcher.stop()
+        await flusher
+        await connection.close()
+        await engine.dispose()
+        raise
+    log.info("status.started", prefetch=status.status_prefetch, batch=status.status_batch_size)
+    return StatusService(connection, engine, batcher, consumers, flusher)
+
+
+async def _consume(
+    connection: AbstractRobustConnection, batcher: Batcher, prefetch: int
+) -> list[tuple[AbstractQueue, str]]:
+    # One channel for both queues: the prefetch applies per consumer, and a batch's deliveries
+    # then share one tag sequence, so one multiple-ack settles them.
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=prefetch)
+    await topology.declare(channel)
+    consumers = []
+    for name in CONSUMED:
+        queue = await channel.get_queue(name, ensure=False)
+
+        async def on_delivery(delivery: AbstractIncomingMessage, queue_name: str = name) -> None:
+            batcher.add(queue_name, delivery)
+
+        consumers.append((queue, await queue.consume(on_delivery)))
+    return consumers
