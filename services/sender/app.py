@@ -1,0 +1,127 @@
+"""Wiring: the sender's parts built from its settings, started and stopped in order."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from faststream.rabbit import Channel, RabbitBroker
+
+from services.sender.auth import AuthGate
+from services.sender.control import ControlListener
+from services.sender.handlers import subscribe
+from services.sender.logic import RetryPolicy
+from services.sender.lookup import MessageLookup
+from services.sender.provider import Provider, provider_client
+from services.sender.settings import SenderSettings
+from services.sender.worker import Limits, Sender, utc_now
+from shared.broker import Publisher, connect
+from shared.db import create_engine
+from shared.settings import BrokerSettings, DatabaseSettings, ProviderSettings
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    """Every settings group the sender reads."""
+
+    sender: SenderSettings
+    provider: ProviderSettings
+    database: DatabaseSettings
+    broker: BrokerSettings
+
+
+class _AmqpIdsApart(logging.Filter):
+    """FastStream puts the AMQP message id in ``message_id``, the name our logs give the
+    mailer's Message id; rename it so that a search by message_id finds only ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "message_id" in record.__dict__:
+            record.amqp_message_id = record.__dict__.pop("message_id")
+        return True
+
+
+def _faststream_logger() -> logging.Logger:
+    # A logger of ours, so FastStream's lines go through the same redacting handler as ours
+    # instead of its own one on stdout.
+    logger = logging.getLogger("services.sender.faststream")
+    if not any(isinstance(f, _AmqpIdsApart) for f in logger.filters):
+        logger.addFilter(_AmqpIdsApart())
+    return logger
+
+
+@asynccontextmanager
+async def running(config: SenderConfig) -> AsyncIterator[Sender]:
+    """A sender consuming work until the block exits; then it stops gracefully: no new
+    deliveries, in-flight ones finish (bounded by ``sender_stop_timeout_s``), all closed."""
+    settings = config.sender
+    url = config.broker.rabbitmq_url.get_secret_value()
+    async with AsyncExitStack() as stack:
+        sender, auth = await _sender(config, url, stack)
+        broker = RabbitBroker(
+            url,
+            default_channel=Channel(prefetch_count=settings.sender_prefetch),
+            graceful_timeout=settings.sender_stop_timeout_s,
+            logger=_faststream_logger(),
+            log_level=logging.DEBUG,  # "Received"/"Processed" per message: too much for INFO
+        )
+        subscribe(broker, sender)
+        stack.push_async_callback(_stop, broker, auth)
+        await broker.start()
+        yield sender
+
+
+async def _sender(config: SenderConfig, url: str, stack: AsyncExitStack) -> tuple[Sender, AuthGate]:
+    """The sender and its parts; ``stack`` closes them, in reverse order of opening."""
+    settings = config.sender
+    engine = create_engine(config.database)
+    stack.push_async_callback(engine.dispose)
+    # Results and retries go out on a connection of their own, with confirms and returns
+    # raised; opening it declares the whole topology, before anything consumes.
+    connection = await connect(url)
+    stack.push_async_callback(connection.close)
+    publisher = await Publisher.open(connection)
+    control = ControlListener()
+    await control.listen(connection)
+    provider = config.provider
+    client = provider_client(
+        provider.provider_url, provider.provider_token, settings.sender_prefetch
+    )
+    stack.push_async_callback(client.aclose)
+    lookup = MessageLookup(
+        engine,
+        window_s=settings.sender_lookup_window_ms / 1000,
+        timeout_s=settings.sender_lookup_timeout_s,
+    )
+    stack.push_async_callback(lookup.close)
+    auth = AuthGate(
+        pause_min_s=settings.sender_auth_backoff_min_s,
+        pause_max_s=settings.sender_auth_backoff_max_s,
+    )
+    sender = Sender(
+        provider=Provider(client, utc_now),
+        lookup=lookup,
+        auth=auth,
+        publisher=publisher,
+        control=control,
+        limits=_limits(settings),
+    )
+    return sender, auth
+
+
+def _limits(settings: SenderSettings) -> Limits:
+    return Limits(
+        request_timeout_s=settings.sender_request_timeout_s,
+        auth_hold_max_s=settings.sender_auth_hold_max_s,
+        retry=RetryPolicy(
+            max_attempts=settings.sender_max_attempts,
+            base_s=settings.sender_retry_base_s,
+            max_s=settings.sender_retry_max_s,
+        ),
+    )
+
+
+async def _stop(broker: RabbitBroker, auth: AuthGate) -> None:
+    # Messages held at a closed auth gate go back to the broker at once instead of waiting.
+    auth.stop()
+    # Stops consuming, waits for the handlers in flight (graceful_timeout), then closes.
+    await broker.stop()

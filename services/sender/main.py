@@ -1,0 +1,49 @@
+"""Entry point of the sender (``mailer sender``)."""
+
+import asyncio
+import logging
+import signal
+
+from services.sender.app import SenderConfig, running
+from services.sender.settings import SenderSettings
+from shared.logs import configure_logging, get_logger
+from shared.settings import (
+    BrokerSettings,
+    DatabaseSettings,
+    LogSettings,
+    ProviderSettings,
+    load_settings,
+    secret_values,
+)
+
+
+def run() -> None:
+    """Load the settings, set up logging, and consume work until SIGINT or SIGTERM."""
+    config = SenderConfig(
+        sender=load_settings(SenderSettings),
+        provider=load_settings(ProviderSettings),
+        database=load_settings(DatabaseSettings),
+        broker=load_settings(BrokerSettings),
+    )
+    logs = load_settings(LogSettings)
+    configure_logging(
+        level=logs.log_level,
+        log_format=logs.log_format,
+        secrets=secret_values(config.provider, config.database, config.broker),
+    )
+    # httpx writes a line of prose per request at INFO; our attempt.* events say more.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: SenderConfig) -> None:
+    log = get_logger(__name__)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(config):
+        log.info("sender.started", prefetch=config.sender.sender_prefetch)
+        await stop.wait()
+        log.info("sender.stopping")
+    log.info("sender.stopped")

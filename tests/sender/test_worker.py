@@ -1,0 +1,211 @@
+"""One work message through the sender, with the broker, database and provider faked."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from services.sender.auth import Admission, AuthGate
+from services.sender.control import ControlListener
+from services.sender.errors import LookupUnavailable
+from services.sender.logic import MessageState, Outcome, RetryPolicy, Verdict
+from services.sender.provider import Provider
+from services.sender.worker import Limits, Sender
+from shared import topology
+from shared.broker import BrokerError
+from shared.messages import ControlEvent, Result, Work
+from tests.sender.helpers import seeded
+
+NOW = datetime.now(UTC)
+END_AT = NOW + timedelta(hours=1)
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, str, BaseModel]] = []
+        self.failures = 0  # how many of the next publishes fail
+
+    async def publish(self, exchange: str, routing_key: str, body: BaseModel) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise BrokerError("broker unavailable: test")
+        self.published.append((exchange, routing_key, body))
+
+    def results(self) -> list[Result]:
+        return [b for e, _, b in self.published if isinstance(b, Result)]
+
+    def retries(self) -> list[tuple[str, Work]]:
+        return [
+            (k, b)
+            for e, k, b in self.published
+            if isinstance(b, Work) and e == topology.RETRY_EXCHANGE
+        ]
+
+
+class FakeLookup:
+    def __init__(self, state: MessageState | Exception | None) -> None:
+        self.state = state
+        self.calls = 0
+
+    async def find(self, message_id: int) -> MessageState | None:
+        self.calls += 1
+        if isinstance(self.state, Exception):
+            raise self.state
+        return self.state
+
+
+class Harness:
+    def __init__(self, answers: list[httpx.Response], state: Any, **limits: Any) -> None:
+        self.requests: list[httpx.Request] = []
+        self.answers = answers
+        self.publisher = FakePublisher()
+        self.lookup = FakeLookup(state)
+        self.control = ControlListener()
+        self.auth = AuthGate(pause_min_s=0.1, pause_max_s=0.2)
+        client = httpx.AsyncClient(
+            base_url="http://provider.test/v1", transport=httpx.MockTransport(self._answer)
+        )
+        options = {"request_timeout_s": 5.0, "auth_hold_max_s": 5.0, **limits}
+        self.sender = Sender(
+            provider=Provider(client, lambda: datetime.now(UTC)),
+            lookup=self.lookup,  # type: ignore[arg-type]
+            auth=self.auth,
+            publisher=self.publisher,  # type: ignore[arg-type]
+            control=self.control,
+            limits=Limits(retry=RetryPolicy(8, 1.0, 120.0), **options),
+            rng=seeded(7),
+            publish_pauses_s=(0.01,),
+        )
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.answers.pop(0)
+
+
+def _work(attempt: int = 1) -> Work:
+    return Work(
+        message_id=5,
+        mailing_id=2,
+        client_id=3,
+        phone="79001234567",
+        text="Hi",
+        deadline_at=END_AT,
+        attempt=attempt,
+    )
+
+
+def _state(message: str = "queued", mailing: str = "running", end_at: datetime = END_AT) -> Any:
+    return MessageState(message, mailing, end_at)
+
+
+OK = httpx.Response(200, json={"code": 0, "message": "OK"})
+UNAVAILABLE = httpx.Response(503)
+REFUSED = httpx.Response(401)
+
+
+def _statuses(h: Harness) -> list[tuple[str, int, str | None]]:
+    return [(r.status, r.attempts, r.last_error) for r in h.publisher.results()]
+
+
+async def test_sent_is_reported_with_its_attempt() -> None:
+    h = Harness([OK], _state())
+    await h.sender.process(_work(attempt=3))
+    assert _statuses(h) == [("sent", 3, None)]
+    assert h.publisher.results()[0].sent_at is not None
+    assert h.publisher.retries() == []
+
+
+async def test_transient_reports_progress_then_republishes_the_next_attempt() -> None:
+    h = Harness([UNAVAILABLE], _state())
+    await h.sender.process(_work(attempt=2))
+    assert [e for e, _, _ in h.publisher.published] == [
+        topology.RESULTS_EXCHANGE,
+        topology.RETRY_EXCHANGE,
+    ]
+    assert _statuses(h) == [("queued", 2, "HTTP 503")]
+    [(routing_key, again)] = h.publisher.retries()
+    assert routing_key == "1"  # backoff 1-2 s for attempt 2 rounds down to the 1 s queue
+    assert (again.attempt, again.last_error, again.message_id) == (3, "HTTP 503", 5)
+
+
+async def test_last_attempt_fails_with_the_last_error() -> None:
+    h = Harness([UNAVAILABLE], _state())
+    await h.sender.process(_work(attempt=8))
+    assert _statuses(h) == [("failed", 8, "attempts exhausted: HTTP 503")]
+    assert h.publisher.retries() == []
+
+
+async def test_bad_request_fails_at_once() -> None:
+    h = Harness([httpx.Response(422)], _state())
+    await h.sender.process(_work())
+    assert _statuses(h) == [("failed", 1, "HTTP 422")]
+
+
+async def test_database_deadline_wins_over_the_work_message() -> None:
+    h = Harness([OK], _state(end_at=datetime.now(UTC) + timedelta(seconds=0.1)))
+    await h.sender.process(_work(attempt=2))
+    assert h.requests == []  # too little time left to start a call
+    assert _statuses(h) == [("expired", 1, "deadline passed")]
+
+
+async def test_database_down_means_no_call_and_a_retry_of_the_same_attempt() -> None:
+    h = Harness([OK], LookupUnavailable("database unavailable: OSError"))
+    await h.sender.process(_work(attempt=2))
+    assert h.requests == []
+    [(_, again)] = h.publisher.retries()
+    assert (again.attempt, again.last_error) == (2, "database unavailable: OSError")
+
+
+async def test_a_cancel_heard_on_the_control_fanout_skips_the_lookup() -> None:
+    h = Harness([OK], _state())
+    h.control.note(ControlEvent(kind="mailing_cancelled", mailing_id=2))
+    await h.sender.process(_work())
+    assert (h.lookup.calls, h.requests) == (0, [])
+    assert _statuses(h) == [("cancelled", 0, None)]
+
+
+async def test_refused_token_holds_the_message_then_hands_it_back() -> None:
+    h = Harness([REFUSED], _state(), auth_hold_max_s=0.05)
+    await h.sender.process(_work(attempt=2))
+    assert len(h.requests) == 1
+    assert h.auth.closed
+    [(_, again)] = h.publisher.retries()
+    assert (again.attempt, again.last_error) == (2, "provider refused the credentials")
+    assert _statuses(h) == [("queued", 1, "provider refused the credentials")]
+
+
+async def test_refused_token_then_fixed_sends_after_a_fresh_lookup() -> None:
+    h = Harness([REFUSED, OK], _state(), auth_hold_max_s=2)
+    await h.sender.process(_work())
+    assert len(h.requests) == 2
+    assert h.lookup.calls == 2  # looked up again after the wait: a cancel meanwhile counts
+    assert not h.auth.closed
+    assert _statuses(h) == [("sent", 1, None)]
+
+
+async def test_a_cancel_while_waiting_at_the_closed_gate_is_honoured() -> None:
+    h = Harness([OK], _state(mailing="cancelled"))
+    h.auth.record(Admission(probe=False), Outcome(Verdict.UNAUTHORIZED, "HTTP 401", 401))
+    await h.sender.process(_work())
+    assert h.requests == []
+    assert _statuses(h) == [("cancelled", 0, None)]
+    assert h.auth.retry_in_s() == 0  # the probe it was given is handed to the next message
+
+
+async def test_unconfirmed_result_is_reported_again_without_a_second_call() -> None:
+    h = Harness([OK], _state())
+    h.publisher.failures = 2
+    with pytest.raises(BrokerError):
+        await h.sender.process(_work())  # tried twice, then given up: the handler nacks
+    await h.sender.process(_work())  # RabbitMQ delivers the unacked work message again
+    assert len(h.requests) == 1
+    assert _statuses(h) == [("sent", 1, None)]
+
+
+async def test_a_publish_is_tried_again_before_giving_up() -> None:
+    h = Harness([OK], _state())
+    h.publisher.failures = 1
+    await h.sender.process(_work())
+    assert _statuses(h) == [("sent", 1, None)]
