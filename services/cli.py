@@ -3,7 +3,8 @@
 import asyncio
 import importlib
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import asyncpg
 import typer
@@ -85,3 +86,65 @@ def status() -> None:
 def stub() -> None:
     """Serve the provider stub (MAILER_STUB_HOST:MAILER_STUB_PORT) for demos, tests, benchmarks."""
     _serve("provider_stub")
+
+
+Senders = Annotated[int, typer.Option(min=1, max=64, help="Sender processes to run.")]
+ApiPort = Annotated[int | None, typer.Option(min=1, max=65535, help="Default: MAILER_API_PORT.")]
+StubPort = Annotated[int | None, typer.Option(min=1, max=65535, help="Default: MAILER_STUB_PORT.")]
+
+
+@app.command()
+def up(
+    senders: Senders = 2,
+    stub: Annotated[
+        bool, typer.Option("--stub/--no-stub", help="Run the provider stub and send to it.")
+    ] = True,
+    api_port: ApiPort = None,
+    stub_port: StubPort = None,
+) -> None:
+    """Run the whole stack as local processes, without Docker, until Ctrl-C.
+
+    Migrates, then runs api, planner, the senders, status and the stub with prefixed output.
+    """
+    from services.stack import up as stack_up
+
+    options = stack_up.StackOptions(senders, stub, api_port=api_port, stub_port=stub_port)
+    try:
+        exit_code = stack_up.run(options)
+    except SettingsError as exc:
+        _fail(f"configuration error: {exc}")
+    sys.exit(exit_code)
+
+
+@app.command()
+def demo(
+    clients: Annotated[int, typer.Option(min=1, max=5_000_000, help="Clients to seed.")] = 10_000,
+    senders: Senders = 2,
+    latency_ms: Annotated[int, typer.Option(min=0, help="The stub's answer delay.")] = 0,
+    error_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of 503 answers from the stub.")
+    ] = 0.0,
+    minutes: Annotated[float, typer.Option(min=0.1, help="The mailing's end_at, from now.")] = 10.0,
+    api_url: Annotated[str | None, typer.Option(help="A running stack's API to use.")] = None,
+    stub_url: Annotated[
+        str | None, typer.Option(help="That stack's stub; default: MAILER_STUB_PORT, if up.")
+    ] = None,
+    log_file: Annotated[
+        Path | None, typer.Option(help="For the services' output; default: a temp file.")
+    ] = None,
+) -> None:
+    """Seed realistic clients, send them a mailing, show its progress and its statistics."""
+    from services.stack import demo as stack_demo
+
+    options = stack_demo.DemoOptions(
+        clients, senders, latency_ms, error_rate, minutes, api_url, stub_url, log_file
+    )
+    try:
+        exit_code = stack_demo.run(options)
+    except SettingsError as exc:
+        _fail(f"configuration error: {exc}")
+    sys.exit(exit_code)
+
+
+if __name__ == "__main__":  # `python -m services.cli`, as `mailer up` starts the services
+    app()

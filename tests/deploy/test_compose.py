@@ -3,7 +3,9 @@
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from ruamel.yaml import YAML
 from typer.core import TyperGroup
 from typer.main import get_command
@@ -37,3 +39,69 @@ def test_every_mailer_service_runs_an_existing_command() -> None:
     used = {name: spec["command"][0] for name, spec in services.items() if "command" in spec}
     assert used, "no service runs a mailer command"
     assert {name: cmd for name, cmd in used.items() if cmd not in commands} == {}
+
+
+def _services() -> dict[str, Any]:
+    services: dict[str, Any] = YAML(typ="safe").load(COMPOSE.read_text())["services"]
+    return services
+
+
+def _interpolate(value: str, environ: dict[str, str]) -> str:
+    """Compose's ``${NAME}`` and ``${NAME:-default}``, nested defaults included."""
+    start = value.find("${")
+    if start < 0:
+        return value
+    depth, end = 0, start
+    for end in range(start, len(value)):
+        depth += {"{": 1, "}": -1}.get(value[end], 0)
+        if depth == 0 and value[end] == "}":
+            break
+    name, _, default = value[start + 2 : end].partition(":-")
+    resolved = environ.get(name) or _interpolate(default, environ)
+    return value[:start] + resolved + _interpolate(value[end + 1 :], environ)
+
+
+def test_senders_scale_without_clashing() -> None:
+    sender = _services()["sender"]
+    assert "container_name" not in sender
+    assert "ports" not in sender
+    # A stopping sender drains in-flight work for up to MAILER_SENDER_STOP_TIMEOUT_S (15 s).
+    assert int(sender["stop_grace_period"].removesuffix("s")) > 15
+
+
+def test_workers_start_on_a_migrated_database_and_a_healthy_broker() -> None:
+    services = _services()
+    for name in ("planner", "sender", "status"):
+        conditions = {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
+        assert conditions["migrate"] == "service_completed_successfully", name
+        assert conditions["postgres"] == "service_healthy", name
+        assert conditions["rabbitmq"] == "service_healthy", name
+
+
+@pytest.mark.parametrize(
+    ("environ", "token"),
+    [
+        ({}, "stub-token-for-local-runs"),
+        ({"MAILER_STUB_TOKEN": "from-make-run"}, "from-make-run"),
+        ({"MAILER_PROVIDER_TOKEN": "jwt"}, "jwt"),
+        ({"TOKEN_SENDER": "older-jwt"}, "older-jwt"),
+    ],
+)
+def test_senders_call_the_stub_with_its_token_by_default(
+    environ: dict[str, str], token: str
+) -> None:
+    services = _services()
+    sender = services["sender"]["environment"]
+    stub = services["stub"]["environment"]
+
+    url = _interpolate(sender["MAILER_PROVIDER_URL"], environ)
+    assert url == f"http://stub:{stub['MAILER_STUB_PORT']}/v1"
+    assert _interpolate(sender["MAILER_PROVIDER_TOKEN"], environ) == token
+    assert _interpolate(stub["MAILER_STUB_TOKEN"], environ) == token
+
+
+def test_the_provider_url_can_name_the_real_provider() -> None:
+    sender = _services()["sender"]["environment"]
+    real = "https://probe.fbrq.cloud/v1"
+
+    assert _interpolate(sender["MAILER_PROVIDER_URL"], {"MAILER_PROVIDER_URL": real}) == real

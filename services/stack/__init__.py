@@ -1,0 +1,1 @@
+"""The whole stack as local processes (``mailer up``, ``mailer demo``), without Docker."""

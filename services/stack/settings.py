@@ -1,0 +1,28 @@
+"""What ``mailer up`` and ``mailer demo`` read before they start anything (``MAILER_STACK_*``)."""
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings
+
+from shared.settings import ENV_CONFIG
+
+
+class StackSettings(BaseSettings):
+    """Where the stub will listen, which provider token is configured, and how long to wait."""
+
+    model_config = ENV_CONFIG
+
+    api_token: SecretStr | None = None
+    """Read only to know whether one is configured: ``mailer demo`` makes one up if not."""
+    stub_host: str = "127.0.0.1"
+    """Address the stub listens on (the variable ``mailer stub`` reads)."""
+    stub_port: int = Field(default=8900, ge=1, le=65535)
+    """Port the stub listens on, unless ``--stub-port`` says otherwise."""
+    provider_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MAILER_PROVIDER_TOKEN", "TOKEN_SENDER")
+    )
+    """The senders' provider token; with the stub and none configured, a random one is made."""
+    stack_ready_timeout_s: float = Field(default=60.0, gt=0)
+    """How long the API's ``/readyz`` and the stub's ``/healthz`` may take to answer 200."""
+    stack_stop_timeout_s: float = Field(default=30.0, gt=0)
+    """How long each service may take to stop after SIGTERM before it is killed; above
+    ``MAILER_SENDER_STOP_TIMEOUT_S``, so that senders can drain their in-flight work."""
