@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install lint format test run migrate stub bench-stats bench-stub clean
+.PHONY: install lint format test run up migrate stub bench-stats bench-stub bench-status clean
 
 install: $(VENV)/.installed
 
@@ -28,10 +28,14 @@ format: install
 test: lint
 	$(BIN)/pytest
 
-# The README's main-job command (for now: migrate, then serve the API).
+# The README's main-job command: the whole stack (migrations, api, planner, senders, status,
+# provider stub) as local processes, sending a demo mailing to 10,000 seeded clients.
 run: install .env
-	$(BIN)/mailer migrate
-	$(BIN)/mailer api
+	$(BIN)/mailer demo --clients 10000
+
+# The whole stack, left running until Ctrl-C, with every service's log prefixed.
+up: install .env
+	$(BIN)/mailer up
 
 migrate: install .env
 	$(BIN)/mailer migrate
@@ -41,6 +45,9 @@ stub: install .env
 
 bench-stats: install
 	$(BIN)/python -m bench.stats_latency
+
+bench-status: install
+	$(BIN)/python -m bench.status_throughput
 
 # Needs wrk (apt-get install wrk).
 bench-stub: install
