@@ -1,5 +1,7 @@
 """The async engine and session factory every service uses."""
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,3 +24,27 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for one unit of work each; never shared between tasks."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# SQLSTATEs that mean "try again later", not "this statement is wrong": connection failures
+# (08), too many clients (53), shutting down or starting up (57P), a missing database (3D000),
+# and the two transaction conflicts a retry resolves (40001 serialization, 40P01 deadlock).
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "3D000", "40001", "40P01")
+
+
+def sqlstate(exc: DBAPIError) -> str:
+    """The server's SQLSTATE for the failure, or "" when it failed before the server said one."""
+    return str(getattr(exc.orig, "sqlstate", "") or "")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the same work may succeed later unchanged: the database is away or busy."""
+    if isinstance(exc, (OSError, PoolTimeout, TimeoutError)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = sqlstate(exc)
+    if exc.connection_invalidated or state.startswith(_TRANSIENT_SQLSTATE_PREFIXES):
+        return True
+    # Raised while connecting, before the server said anything (refused, reset).
+    return not state and isinstance(exc, (OperationalError, InterfaceError))

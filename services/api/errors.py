@@ -5,10 +5,11 @@ from typing import cast
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.routing import Match
 
+from shared.db import is_transient, sqlstate
 from shared.logs import get_logger
 
 log = get_logger(__name__)
@@ -53,10 +54,6 @@ class InvalidField(ApiError):
 
 RETRY_AFTER_S = 5
 
-# SQLSTATEs that mean "try again later", not "this request is wrong": connection failures
-# (08), too many clients (53), shutting down or starting up (57P), a missing database (3D000),
-# and the two transaction conflicts a retry resolves (40001 serialization, 40P01 deadlock).
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "3D000", "40001", "40P01")
 _UNDEFINED_TABLE = "42P01"
 
 
@@ -98,22 +95,14 @@ async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
     return _unavailable("the database is unavailable; retry shortly")
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    return str(getattr(exc.orig, "sqlstate", "") or "")
-
-
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    error = cast(DBAPIError, exc)
-    sqlstate = _sqlstate(error)
-    if error.connection_invalidated or sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES):
+    if is_transient(exc):
         return await _database_down(request, exc)
-    if isinstance(error, (OperationalError, InterfaceError)) and not sqlstate:
-        # Raised while connecting, before the server said anything (refused, reset).
-        return await _database_down(request, exc)
-    if sqlstate == _UNDEFINED_TABLE:
+    state = sqlstate(cast(DBAPIError, exc))
+    if state == _UNDEFINED_TABLE:
         log.error("database.not_migrated")
         return _unavailable("the database schema is missing; run `mailer migrate`")
-    log.error("database.error", sqlstate=sqlstate, exc_info=exc)
+    log.error("database.error", sqlstate=state, exc_info=exc)
     return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
 
 

@@ -1,7 +1,6 @@
 """Entry point of the planner (``mailer planner``): settings, connections, ticks, shutdown."""
 
 import asyncio
-import signal
 from contextlib import suppress
 from functools import partial
 
@@ -14,6 +13,7 @@ from services.planner.tick import Planner, tick_safely
 from shared.broker import BrokerError, Publisher, connect
 from shared.db import create_engine
 from shared.logs import configure_logging, get_logger
+from shared.runtime import stop_on_signals
 from shared.settings import (
     BrokerSettings,
     DatabaseSettings,
@@ -43,10 +43,7 @@ def run() -> None:
 async def _main(
     planner: PlannerSettings, database: DatabaseSettings, broker: BrokerSettings
 ) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     await serve(planner, database, broker, stop)
 
 

@@ -8,12 +8,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.planner import audience, lifecycle
 from services.planner.dispatch import WorkPublisher, dispatch_batch, dispatchable
 from services.planner.settings import PlannerSettings
+from shared.db import is_transient
 from shared.logs import get_logger
 
 log = get_logger(__name__)
@@ -161,23 +162,10 @@ async def tick_safely(planner: Planner) -> bool:
     try:
         report = await tick(planner)
     except (DBAPIError, OSError) as exc:
-        if isinstance(exc, DBAPIError) and not _transient(exc):
+        if not is_transient(exc):
             raise
         log.warning("tick.failed", error=type(exc).__name__)
         return False
     duration_ms = round((time.monotonic() - started) * 1000)
     log.debug("tick.done", duration_ms=duration_ms, **asdict(report))
     return report.more_work
-
-
-# SQLSTATEs that mean "try again later": connection failures (08), too many clients (53),
-# shutting down or starting up (57P), and the conflicts a retry resolves (40001, 40P01).
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "40001", "40P01")
-
-
-def _transient(exc: DBAPIError) -> bool:
-    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
-    if sqlstate:
-        return sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
-    # Raised while connecting, before the server said anything (refused, reset).
-    return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))

@@ -1,11 +1,11 @@
 """Entry point of the provider stub (``mailer stub``)."""
 
 import asyncio
-import signal
 
 from services.provider_stub.app import start
 from services.provider_stub.settings import StubSettings
 from shared.logs import configure_logging, get_logger
+from shared.runtime import stop_on_signals
 from shared.settings import LogSettings, load_settings, secret_values
 
 
@@ -19,10 +19,7 @@ def run() -> None:
 
 async def _serve(settings: StubSettings) -> None:
     log = get_logger(__name__)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     runner = await start(settings)
     log.info("stub.started", host=settings.stub_host, port=settings.stub_port)
     await stop.wait()

@@ -2,11 +2,11 @@
 
 import asyncio
 import logging
-import signal
 
 from services.sender.app import SenderConfig, running
 from services.sender.settings import SenderSettings
 from shared.logs import configure_logging, get_logger
+from shared.runtime import stop_on_signals
 from shared.settings import (
     BrokerSettings,
     DatabaseSettings,
@@ -38,10 +38,7 @@ def run() -> None:
 
 async def _serve(config: SenderConfig) -> None:
     log = get_logger(__name__)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     async with running(config):
         log.info("sender.started", prefetch=config.sender.sender_prefetch)
         await stop.wait()

@@ -1,11 +1,11 @@
 """Entry point of the status service (``mailer status``)."""
 
 import asyncio
-import signal
 
 from services.status.service import start
 from services.status.settings import StatusSettings
 from shared.logs import configure_logging
+from shared.runtime import stop_on_signals
 from shared.settings import (
     BrokerSettings,
     DatabaseSettings,
@@ -30,10 +30,7 @@ def run() -> None:
 async def _serve(
     status: StatusSettings, database: DatabaseSettings, broker: BrokerSettings
 ) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     service = await start(status, database, broker)
     stopped = asyncio.create_task(stop.wait())
     # The flusher only ends on a stop; if it ends before one, something is badly wrong and the
