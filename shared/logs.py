@@ -16,6 +16,10 @@ from structlog.typing import EventDict, Processor
 
 REDACTED = "[redacted]"
 
+# Libraries that write a line of prose per request or per scheduler run at INFO; our own
+# events (attempt.*, tick.*) say more, so theirs start at WARNING.
+_CHATTY = ("httpx", "apscheduler")
+
 # Keys whose value is a credential whatever it holds.
 _SECRET_KEYS = frozenset({"authorization", "token", "api_token", "provider_token", "password"})
 
@@ -90,6 +94,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         # uvicorn installs its own handlers; let its records reach ours instead.
         logging.getLogger(name).handlers.clear()

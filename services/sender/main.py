@@ -1,7 +1,6 @@
 """Entry point of the sender (``mailer sender``)."""
 
 import asyncio
-import logging
 
 from services.sender.app import SenderConfig, running
 from services.sender.settings import SenderSettings
@@ -31,8 +30,6 @@ def run() -> None:
         log_format=logs.log_format,
         secrets=secret_values(config.provider, config.database, config.broker),
     )
-    # httpx writes a line of prose per request at INFO; our attempt.* events say more.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(_serve(config))
 
 
