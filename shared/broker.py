@@ -52,7 +52,12 @@ class Publisher:
         routing_key: str,
         body: BaseModel,
         headers: dict[str, Any] | None = None,
+        *,
+        mandatory: bool = True,
     ) -> None:
+        """Publish and wait for the confirm; ``mandatory``: a message no queue takes is an
+        error (pass False only where no listener is a normal state, as on the control fanout).
+        """
         message = aio_pika.Message(
             body.model_dump_json().encode(),
             content_type="application/json",
@@ -60,7 +65,7 @@ class Publisher:
             headers=headers or {},
         )
         try:
-            await self._exchanges[exchange].publish(message, routing_key, mandatory=True)
+            await self._exchanges[exchange].publish(message, routing_key, mandatory=mandatory)
         except (DeliveryError, PublishError) as exc:
             raise BrokerError(f"publish to {exchange} not confirmed: {exc}") from exc
         except (AMQPError, OSError, RuntimeError) as exc:

@@ -51,7 +51,9 @@ class ControlEvents:
             return
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                await self._publisher.publish(topology.CONTROL_EXCHANGE, "", event)
+                # Not mandatory: with no planner or sender running, nobody listens, and that
+                # is fine.
+                await self._publisher.publish(topology.CONTROL_EXCHANGE, "", event, mandatory=False)
         except (BrokerError, TimeoutError) as exc:
             log.warning("events.not_published", kind=event.kind, reason=type(exc).__name__)
 

@@ -41,10 +41,10 @@ async def expire_queued(engine: AsyncEngine, limit: int, grace_s: float) -> int:
     return await _settle(engine, sql.EXPIRE_QUEUED, params, "messages.expired", "queued")
 
 
-async def cancel_orphans(engine: AsyncEngine, limit: int) -> int:
-    """Up to ``limit`` pending messages whose client was deleted become ``cancelled``."""
-    params = {"limit": limit}
-    return await _settle(engine, sql.CANCEL_ORPHANS, params, "messages.cancelled", "pending")
+async def cancel_orphans(engine: AsyncEngine, limit: int, grace_s: float) -> int:
+    """Up to ``limit`` messages no sender will settle become ``cancelled`` (see the SQL)."""
+    params = {"limit": limit, "grace_s": grace_s}
+    return await _settle(engine, sql.CANCEL_ORPHANS, params, "messages.cancelled", "open")
 
 
 async def _settle(

@@ -134,17 +134,23 @@ WHERE id IN (
 RETURNING mailing_id
 """)
 
-# A client deleted while its message was being inserted: the API's cancel could not see the
-# message yet, and the delete then cleared its client_id, so no sender can ever reach it.
+# Two kinds of messages no sender will settle:
+# - pending, of a client deleted while its message was being inserted: the API's cancel could
+#   not see the message yet, and the delete then cleared its client_id;
+# - queued, of a cancelled mailing or a deleted client, that no sender reported within the
+#   grace (the API cancels only pending ones, since a queued one may be at the provider; the
+#   senders report the rest, unless none is running). By then a request for it has ended.
 CANCEL_ORPHANS = text("""
 UPDATE messages SET status = 'cancelled', updated_at = now()
 WHERE id IN (
     SELECT msg.id FROM messages AS msg JOIN mailings AS m ON m.id = msg.mailing_id
-    WHERE m.status = 'running' AND msg.client_id IS NULL AND msg.status = 'pending'
+    WHERE (m.status = 'running' AND msg.client_id IS NULL AND msg.status = 'pending')
+       OR (msg.status = 'queued' AND (m.status = 'cancelled' OR msg.client_id IS NULL)
+           AND greatest(m.updated_at, msg.updated_at) <= now() - make_interval(secs => :grace_s))
     ORDER BY msg.id
     LIMIT :limit
     FOR UPDATE OF msg SKIP LOCKED
-) AND status = 'pending'
+) AND status IN ('pending', 'queued')
 RETURNING mailing_id
 """)
 

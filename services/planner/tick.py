@@ -127,7 +127,7 @@ async def _settle(planner: Planner, report: TickReport) -> bool:
     limit, rounds = settings.planner_dispatch_batch_size, settings.planner_batches_per_tick
     grace_s = settings.planner_queued_grace_s
     report.cancelled, more_orphans = await _repeat(
-        lambda: lifecycle.cancel_orphans(engine, limit), limit, rounds
+        lambda: lifecycle.cancel_orphans(engine, limit, grace_s), limit, rounds
     )
     expired_pending, more_pending = await _repeat(
         lambda: lifecycle.expire_pending(engine, limit), limit, rounds

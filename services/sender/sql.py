@@ -7,8 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.sender.logic import MessageState
 
+# A message whose client was deleted (client_id cleared) counts as cancelled: its record stays,
+# but nothing more may be sent to that client (SPEC §3).
 _STATES = text(
-    "SELECT m.id, m.status AS message_status, g.status AS mailing_status, g.end_at"
+    "SELECT m.id, g.status AS mailing_status, g.end_at,"
+    " CASE WHEN m.client_id IS NULL AND m.status IN ('pending', 'queued') THEN 'cancelled'"
+    " ELSE m.status END AS message_status"
     " FROM messages m JOIN mailings g ON g.id = m.mailing_id"
     " WHERE m.id = ANY(CAST(:ids AS bigint[]))"
 )

@@ -152,6 +152,30 @@ async def test_a_cancelled_mailing_stays_cancelled(engine: AsyncEngine) -> None:
     assert await by_status(engine, mailing_id) == {"sent": 1, "cancelled": 1}
 
 
+async def test_queued_messages_of_a_cancelled_mailing_are_settled_after_the_grace(
+    engine: AsyncEngine,
+) -> None:
+    # The API cancels only pending messages; queued ones are the senders' to report. With no
+    # sender to do it, the planner settles them once the grace has passed since the cancel.
+    mailing_id = await running_mailing(engine, ["queued", "sent"])
+    await execute(engine, "UPDATE mailings SET status = 'cancelled' WHERE id = :id", id=mailing_id)
+    planner = planner_of(engine, RecordingPublisher(), planner_queued_grace_s=15)
+
+    await tick(planner)
+    assert await by_status(engine, mailing_id) == {"queued": 1, "sent": 1}
+
+    for table, key in (("mailings", "id"), ("messages", "mailing_id")):
+        await execute(
+            engine,
+            f"UPDATE {table} SET updated_at = now() - interval '16 seconds' WHERE {key} = :id",
+            id=mailing_id,
+        )
+    await tick(planner)
+
+    assert await by_status(engine, mailing_id) == {"cancelled": 1, "sent": 1}
+    assert (await mailing(engine, mailing_id)).status == MailingStatus.CANCELLED
+
+
 async def test_a_pending_message_whose_client_was_deleted_is_cancelled(
     engine: AsyncEngine,
 ) -> None:

@@ -56,3 +56,21 @@ async def test_close_fails_the_waiting_lookups(engine: AsyncEngine) -> None:
     await lookup.close()
     with pytest.raises(LookupUnavailable, match="lookup stopped"):
         await waiting
+
+
+async def test_an_open_message_of_a_deleted_client_reads_as_cancelled(engine: AsyncEngine) -> None:
+    mailing_id = await insert_mailing(engine, end_at=in_seconds(60), status="running")
+    queued, sent = await queued_messages(engine, mailing_id, 2)
+    async with engine.begin() as db:
+        await db.execute(
+            text("UPDATE messages SET status = 'sent' WHERE id = :id"), {"id": sent.message_id}
+        )
+        # What deleting the client leaves behind: the records, with client_id cleared.
+        await db.execute(
+            text("UPDATE messages SET client_id = NULL WHERE mailing_id = :id"), {"id": mailing_id}
+        )
+    lookup = MessageLookup(engine, window_s=0, timeout_s=5)
+
+    states = [await lookup.find(w.message_id) for w in (queued, sent)]
+
+    assert [s.message_status for s in states if s] == ["cancelled", "sent"]

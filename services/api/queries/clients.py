@@ -44,11 +44,12 @@ async def update_fields(session: AsyncSession, client_id: int, changes: dict[str
 
 
 async def delete(session: AsyncSession, client_id: int) -> int:
-    """Delete the client; its unsent messages become ``cancelled``. Returns how many."""
+    """Delete the client; its pending messages become ``cancelled`` now, its queued ones when
+    a sender or the planner next sees them. Returns how many were cancelled now."""
     client = await get(session, client_id, lock=True)
     # The records stay (SPEC §3) with client_id cleared by the foreign key; what was not yet
     # sent never will be.
-    cancelled = await messages.cancel_unsent(session, Message.client_id == client_id)
+    cancelled = await messages.cancel_pending(session, Message.client_id == client_id)
     await session.delete(client)
     await session.flush()
     return cancelled

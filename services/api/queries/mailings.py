@@ -57,8 +57,9 @@ async def save(session: AsyncSession, mailing: Mailing, changes: dict[str, Any])
 
 
 async def cancel_messages(session: AsyncSession, mailing_id: int) -> int:
-    """Every unsent message of the mailing becomes ``cancelled``; returns how many."""
-    return await messages.cancel_unsent(session, Message.mailing_id == mailing_id)
+    """The mailing's pending messages become ``cancelled`` now (queued ones: see
+    :func:`messages.cancel_pending`); returns how many."""
+    return await messages.cancel_pending(session, Message.mailing_id == mailing_id)
 
 
 async def delete(session: AsyncSession, mailing_id: int) -> None:
