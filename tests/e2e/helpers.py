@@ -1,10 +1,7 @@
 """What the end-to-end tests see of the stack: its REST API, the stub's control API, SQL."""
 
-import asyncio
 import random
 import secrets
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -17,27 +14,11 @@ from services.stack.demo import TEXT
 from services.stack.seed import DemoClient, copy_clients, demo_clients, demo_tags
 from shared import topology
 from tests.provider_stub.helpers import DEFAULT_BEHAVIOUR
+from tests.waiting import eventually
 
 T = TypeVar("T")
 UNFINISHED = ("pending", "queued")
 POLL_INTERVAL_S = 0.1
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]],
-    done: Callable[[T], bool],
-    timeout_s: float,
-    interval_s: float = POLL_INTERVAL_S,
-) -> T:
-    """Ask ``probe`` until ``done`` holds, for at most ``timeout_s``; the last answer."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout_s} s; last seen: {value!r}")
-        await asyncio.sleep(interval_s)
 
 
 def instant(iso: str) -> float:

@@ -3,8 +3,9 @@
 import time
 
 from services.stack.up import SENDER_LAYER
-from tests.e2e.helpers import Api, Stub, eventually, instant, seed, successes, work_in_broker
+from tests.e2e.helpers import Api, Stub, instant, seed, successes, work_in_broker
 from tests.e2e.stack import Stack
+from tests.waiting import eventually
 
 CLIENTS = 600
 CANCEL_BOUND_S = 2.0  # SPEC §3: every sender replica honours a cancel within 2 s

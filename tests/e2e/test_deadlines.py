@@ -2,8 +2,9 @@
 
 import time
 
-from tests.e2e.helpers import Api, Stub, eventually, instant, seed
+from tests.e2e.helpers import Api, Stub, instant, seed
 from tests.e2e.stack import Stack
+from tests.waiting import eventually
 
 START_IN_S = 20.0
 START_TOLERANCE_S = 2.0

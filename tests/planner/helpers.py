@@ -2,8 +2,7 @@
 
 import asyncio
 import itertools
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import aio_pika
@@ -154,17 +153,3 @@ async def drain_work(url: str) -> list[Work]:
         while (message := await queue.get(no_ack=True, fail=False)) is not None:
             found.append(Work.model_validate_json(message.body))
         return found
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout_s: float = 5.0
-) -> T:
-    """Ask ``probe`` until ``done`` holds, for at most ``timeout_s``; the last answer."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout_s} s; last seen: {value!r}")
-        await asyncio.sleep(0.02)

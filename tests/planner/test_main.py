@@ -23,11 +23,11 @@ from tests.planner.helpers import (
     add_clients,
     add_mailing,
     drain_work,
-    eventually,
     planner_of,
     settings,
 )
 from tests.planner.helpers import statuses as statuses_of
+from tests.waiting import eventually
 
 TIMEOUT_S = 5.0
 

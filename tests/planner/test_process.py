@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.statuses import MessageStatus
-from tests.planner.helpers import add_clients, add_mailing, drain_work, eventually, statuses
+from tests.planner.helpers import add_clients, add_mailing, drain_work, statuses
+from tests.waiting import eventually
 
 MAILER = Path(sys.executable).with_name("mailer")
 

@@ -1,9 +1,6 @@
 """A stub served in-process, and what the tests need to talk to it."""
 
-import asyncio
 import socket
-import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -12,6 +9,7 @@ from aiohttp import web
 
 from services.provider_stub.app import start
 from services.provider_stub.settings import StubSettings
+from tests.waiting import eventually
 
 TOKEN = "stub-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -79,20 +77,6 @@ async def send(
         headers=AUTH if headers is None else headers,
         timeout=timeout_s,
     )
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout_s: float = 5.0
-) -> T:
-    """Ask ``probe`` until ``done`` holds, for at most ``timeout_s``; the last answer."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout_s} s; last seen: {value!r}")
-        await asyncio.sleep(0.02)
 
 
 def instant(iso: str) -> datetime:

@@ -11,8 +11,9 @@ from services.sender.worker import Sender
 from shared import topology
 from shared.messages import Work
 from shared.statuses import MessageStatus
-from tests.provider_stub.helpers import TOKEN, eventually, instant
+from tests.provider_stub.helpers import TOKEN, instant
 from tests.sender.helpers import TEXT, Pipeline, in_seconds, publish_raw
+from tests.waiting import eventually
 
 QUEUED, SENT = MessageStatus.QUEUED, MessageStatus.SENT
 

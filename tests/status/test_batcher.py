@@ -10,8 +10,8 @@ import pytest
 from services.status.batcher import Batcher
 from services.status.errors import DatabaseFailed, DatabaseUnavailable
 from shared import topology
-from tests.provider_stub.helpers import eventually
 from tests.status.fakes import FakeChannel, FakeWriter, body
+from tests.waiting import eventually
 
 RESULTS = topology.RESULTS_QUEUE
 

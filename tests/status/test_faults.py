@@ -6,7 +6,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.status.service import StatusService
 from shared import topology
 from shared.broker import Publisher
-from tests.provider_stub.helpers import eventually
 from tests.status.conftest import StartStatus, through
 from tests.status.helpers import (
     SENT_AT,
@@ -19,6 +18,7 @@ from tests.status.helpers import (
     rows,
     sent,
 )
+from tests.waiting import eventually
 
 SENT = Row("sent", 1, None, SENT_AT)
 

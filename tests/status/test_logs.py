@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared import topology
 from shared.broker import Publisher
 from shared.logs import configure_logging
-from tests.provider_stub.helpers import eventually
 from tests.status.conftest import StartStatus
 from tests.status.helpers import (
     insert_mailing,
@@ -25,6 +24,7 @@ from tests.status.helpers import (
     sent,
 )
 from tests.status.test_poison import NOT_JSON
+from tests.waiting import eventually
 
 
 @contextmanager

@@ -13,7 +13,6 @@ from services.status.merge import POISON_ERROR
 from shared import topology
 from shared.broker import Publisher
 from shared.messages import Work
-from tests.provider_stub.helpers import eventually
 from tests.status.conftest import StartStatus
 from tests.status.helpers import (
     SENT_AT,
@@ -28,6 +27,7 @@ from tests.status.helpers import (
     sent,
     take_all,
 )
+from tests.waiting import eventually
 
 NOT_JSON = b'{"message_id": 1, "status": "sent", "phone": "79161234567"'
 WRONG_SCHEMA = b'{"message_id": 1, "status": "delivered", "attempts": 1}'

@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.broker import Publisher
-from tests.provider_stub.helpers import eventually
 from tests.status.helpers import insert_mailing, mailing_status, publish, queued_messages, sent
+from tests.waiting import eventually
 
 MAILER = Path(sys.executable).with_name("mailer")
 

@@ -8,7 +8,6 @@ from services.status.service import StatusService
 from shared import topology
 from shared.broker import Publisher
 from shared.messages import Result
-from tests.provider_stub.helpers import eventually
 from tests.status.conftest import StartStatus
 from tests.status.helpers import (
     SENT_AT,
@@ -22,6 +21,7 @@ from tests.status.helpers import (
     rows,
     sent,
 )
+from tests.waiting import eventually
 
 
 def _expected(index: int, message_id: int) -> tuple[Result, Row]:
