@@ -32,3 +32,15 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError("unknown time zone")
     with resources.files("tzdata.zoneinfo").joinpath(*name.split("/")).open("rb") as data:
         return ZoneInfo.from_file(data, key=name)
+
+
+def zone_or_utc(name: str) -> ZoneInfo:
+    """The zone, or UTC for a name this ``tzdata`` does not know.
+
+    Every stored name passed :func:`is_known_zone` when it was written; a later ``tzdata``
+    that dropped it must not stop delivery, so such clients are treated as UTC.
+    """
+    try:
+        return zone(name)
+    except (ValueError, OSError):
+        return zone("UTC")
