@@ -130,14 +130,55 @@ class Message(_Timestamps, Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    """The client's zone, for messages of a mailing with a send window (NULL otherwise): the
+    planner dispatches such messages zone by zone, as their windows open."""
+    dispatches: Mapped[int] = mapped_column(Integer, server_default="0")
+    """How many times the planner has queued this message. A sender that puts it back to
+    ``pending`` (its window closed) names the dispatch, so a late copy of that report cannot
+    undo a later dispatch."""
 
     __table_args__ = (
         CheckConstraint(_in("status", MessageStatus), name="status_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint("dispatches >= 0", name="dispatches_not_negative"),
         Index(None, "mailing_id", "client_id", unique=True),
         Index(None, "mailing_id", "status", "id"),
         Index(None, "mailing_id", "id"),
         Index(None, "client_id"),
+        Index(
+            "ix_messages_pending_zone",
+            "mailing_id",
+            "timezone",
+            "id",
+            postgresql_where=sql_text("status = 'pending' AND timezone IS NOT NULL"),
+        ),
+    )
+
+
+class MailingZone(Base):
+    """One time zone of a windowed mailing's audience: when the planner looks at it next.
+
+    Clients of one zone share every opening and closing of the window, so the planner works
+    per zone: a closed zone sleeps until its next opening instead of its messages being
+    scanned on every tick.
+    """
+
+    __tablename__ = "mailing_zones"
+
+    mailing_id: Mapped[int] = mapped_column(
+        ForeignKey("mailings.id", ondelete="CASCADE"), primary_key=True
+    )
+    timezone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wake_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the planner next looks at this zone: now while messages may be waiting in an open
+    window, else the next closing or opening; NULL once the window cannot open again before
+    the mailing's end (its messages have expired)."""
+
+    __table_args__ = (
+        Index(
+            "ix_mailing_zones_wake_at", "wake_at", postgresql_where=sql_text("wake_at IS NOT NULL")
+        ),
     )
 
 
