@@ -8,12 +8,12 @@ two ids for one message.
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import Row
+from sqlalchemy import Row, TextClause
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from structlog.contextvars import bound_contextvars
 
@@ -45,7 +45,7 @@ async def dispatchable(engine: AsyncEngine) -> list[int]:
 
 
 def work_of(mailing_id: int, row: Row[Any]) -> Work:
-    """The first attempt of one claimed message; its deadline is the mailing's ``end_at``."""
+    """The next attempt of one claimed message; its deadline is the mailing's ``end_at``."""
     return Work(
         message_id=row.message_id,
         mailing_id=mailing_id,
@@ -53,7 +53,9 @@ def work_of(mailing_id: int, row: Row[Any]) -> Work:
         phone=row.phone,
         text=row.text,
         deadline_at=row.end_at,
-        attempt=1,
+        attempt=row.attempts + 1,
+        last_error=row.last_error,
+        dispatch=row.dispatches + 1,
     )
 
 
@@ -75,21 +77,35 @@ async def dispatch_batch(
     Messages whose publish was confirmed become ``queued``; the others stay ``pending``.
     """
     with bound_contextvars(mailing_id=mailing_id):
-        started = time.monotonic()
+        params = {"mailing_id": mailing_id, "batch_size": batch_size}
         async with engine.begin() as connection:
-            params = {"mailing_id": mailing_id, "batch_size": batch_size}
-            rows = (await connection.execute(sql.CLAIM_BATCH, params)).all()
-            # TODO(#5): hold back messages outside their client's send window.
-            works = [work_of(mailing_id, row) for row in rows]
-            published, failure = await _publish_each(publisher, works)
-            await _mark_queued(connection, published)
-        if published:
-            duration_ms = round((time.monotonic() - started) * 1000)
-            log.info("dispatch.batch", count=len(published), duration_ms=duration_ms)
-        batch = Batch(published=len(published), failed=len(works) - len(published))
-        if failure is not None:
-            log.warning("dispatch.publish_failed", count=batch.failed, error=str(failure))
-        return batch
+            return await publish_claimed(connection, publisher, mailing_id, sql.CLAIM_BATCH, params)
+
+
+async def publish_claimed(
+    connection: AsyncConnection,
+    publisher: WorkPublisher,
+    mailing_id: int,
+    claim: TextClause,
+    params: Mapping[str, object],
+) -> Batch:
+    """Claim messages with ``claim``, publish them and mark the confirmed ones ``queued``.
+
+    Runs in the caller's transaction, which must commit for the batch to count: until then
+    the rows are ``pending`` for everyone else, and a rollback publishes them again later.
+    """
+    started = time.monotonic()
+    rows = (await connection.execute(claim, params)).all()
+    works = [work_of(mailing_id, row) for row in rows]
+    published, failure = await _publish_each(publisher, works)
+    await _mark_queued(connection, published)
+    if published:
+        duration_ms = round((time.monotonic() - started) * 1000)
+        log.info("dispatch.batch", count=len(published), duration_ms=duration_ms)
+    batch = Batch(published=len(published), failed=len(works) - len(published))
+    if failure is not None:
+        log.warning("dispatch.publish_failed", count=batch.failed, error=str(failure))
+    return batch
 
 
 async def _publish_each(

@@ -23,6 +23,9 @@ class PlannerSettings(BaseSettings):
     Keeps a tick short, so that shutdown and new mailings do not wait behind a big one; when
     work is left over, the next tick starts at once.
     """
+    planner_zones_per_tick: int = Field(default=500, ge=1)
+    """Most (mailing, time zone) pairs of windowed mailings one tick visits; each visit
+    dispatches at most one batch. More than that left due makes the next tick start at once."""
     planner_queued_grace_s: float = Field(default=15.0, ge=0)
     """How long after ``end_at`` the planner expires a message still ``queued``.
 

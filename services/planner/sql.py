@@ -46,22 +46,30 @@ FOR NO KEY UPDATE SKIP LOCKED
 """)
 
 # One chunk: scan the next clients by id, insert a message for each one the filter matches
-# (SPEC §2: an empty list matches anything; exact, case-sensitive comparison).
+# (SPEC §2: an empty list matches anything; exact, case-sensitive comparison). A windowed
+# mailing's message carries its client's zone, and each zone it brings is due at once: a zone
+# asleep until its window's next opening looks again, which costs one visit.
 MATERIALISE_CHUNK = text("""
 WITH scanned AS (
-    SELECT id, operator_code, tag FROM clients
+    SELECT id, operator_code, tag, timezone FROM clients
     WHERE id > :done_id AND id <= :until_id
     ORDER BY id
     LIMIT :chunk_size
 ), inserted AS (
-    INSERT INTO messages (mailing_id, client_id)
-    SELECT m.id, s.id
+    INSERT INTO messages (mailing_id, client_id, timezone)
+    SELECT m.id, s.id, CASE WHEN m.window_start IS NOT NULL THEN s.timezone END
     FROM scanned AS s JOIN mailings AS m ON m.id = :mailing_id
     WHERE (cardinality(m.operator_codes) = 0 OR s.operator_code = ANY (m.operator_codes))
       AND (cardinality(m.tags) = 0 OR s.tag = ANY (m.tags))
     ORDER BY s.id
     ON CONFLICT (mailing_id, client_id) DO NOTHING
-    RETURNING 1
+    RETURNING timezone
+), zones AS (
+    INSERT INTO mailing_zones AS z (mailing_id, timezone, wake_at)
+    SELECT DISTINCT CAST(:mailing_id AS bigint), timezone, now()
+    FROM inserted WHERE timezone IS NOT NULL ORDER BY 2
+    ON CONFLICT (mailing_id, timezone) DO UPDATE SET wake_at = excluded.wake_at
+    WHERE z.wake_at IS NULL OR z.wake_at > excluded.wake_at
 )
 SELECT (SELECT count(*) FROM scanned) AS scanned,
        (SELECT max(id) FROM scanned) AS last_id,
@@ -80,17 +88,27 @@ RETURNING (
 ) AS total
 """)
 
+# Mailings with a send window are dispatched zone by zone (DUE_ZONES).
 DISPATCHABLE = text("""
-SELECT id FROM mailings WHERE status = 'running' AND end_at > now() ORDER BY id
+SELECT id FROM mailings
+WHERE status = 'running' AND end_at > now() AND window_start IS NULL
+ORDER BY id
 """)
 
-# A message whose client is gone (client_id set NULL) drops out of the join; CANCEL_ORPHANS
-# settles it.
-CLAIM_BATCH = text("""
-SELECT msg.id AS message_id, msg.client_id, c.phone, m.text, m.end_at
+# The columns of a claimed message that its work message needs. A message queued before (a
+# planner died before its commit, or a sender put it back for its window) resumes its attempt
+# count and its last error.
+_CLAIMED = """
+SELECT msg.id AS message_id, msg.client_id, c.phone, m.text, m.end_at,
+       msg.attempts, msg.last_error, msg.dispatches
 FROM messages AS msg
 JOIN mailings AS m ON m.id = msg.mailing_id
 JOIN clients AS c ON c.id = msg.client_id
+"""
+
+# A message whose client is gone (client_id set NULL) drops out of the join; CANCEL_ORPHANS
+# settles it.
+CLAIM_BATCH = text(f"""{_CLAIMED}
 WHERE msg.mailing_id = :mailing_id AND msg.status = 'pending'
   AND m.status = 'running' AND m.end_at > now()
 ORDER BY msg.id
@@ -98,39 +116,85 @@ LIMIT :batch_size
 FOR UPDATE OF msg SKIP LOCKED
 """)
 
-# The rows are already locked by CLAIM_BATCH in this transaction.
+# The same for one zone of a windowed mailing (ix_messages_pending_zone).
+CLAIM_ZONE_BATCH = text(f"""{_CLAIMED}
+WHERE msg.mailing_id = :mailing_id AND msg.timezone = :timezone AND msg.status = 'pending'
+  AND m.status = 'running' AND m.end_at > now()
+ORDER BY msg.id
+LIMIT :batch_size
+FOR UPDATE OF msg SKIP LOCKED
+""")
+
+# The rows are already locked by the claim in this transaction.
 MARK_QUEUED = text("""
-UPDATE messages SET status = 'queued', updated_at = now() WHERE id = ANY (CAST(:ids AS bigint[]))
+UPDATE messages SET status = 'queued', dispatches = dispatches + 1, updated_at = now()
+WHERE id = ANY (CAST(:ids AS bigint[]))
+""")
+
+# Zones of running windowed mailings that are due a look, most overdue first.
+DUE_ZONES = text("""
+SELECT z.mailing_id, z.timezone, m.window_start, m.window_end, m.end_at
+FROM mailing_zones AS z JOIN mailings AS m ON m.id = z.mailing_id
+WHERE z.wake_at <= :now AND m.status = 'running' AND m.end_at > :now
+ORDER BY z.wake_at, z.mailing_id, z.timezone
+LIMIT :limit
+""")
+
+# No lock is held across a zone's visit: two planners visiting one zone claim disjoint
+# messages (SKIP LOCKED) and compute the same wake-up.
+SET_WAKE = text("""
+UPDATE mailing_zones SET wake_at = :wake_at
+WHERE mailing_id = :mailing_id AND timezone = :timezone
+""")
+
+WINDOW_NEVER_OPENS = "send window does not open before the deadline"
+"""``last_error`` of a message whose window opens only at or after the mailing's end."""
+
+EXPIRE_ZONE = text("""
+WITH picked AS MATERIALIZED (
+    SELECT id FROM messages
+    WHERE mailing_id = :mailing_id AND timezone = :timezone AND status = 'pending'
+    ORDER BY id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE messages AS msg SET status = 'expired', last_error = :last_error, updated_at = now()
+FROM picked WHERE msg.id = picked.id AND msg.status = 'pending'
 """)
 
 
 # The three below settle messages that can no longer be sent, a bounded number per statement.
+# The rows are picked in a MATERIALIZED CTE, not in ``WHERE id IN (... LIMIT ...)``: PostgreSQL
+# may run such a subquery again for each outer row, and since the rows it updated no longer
+# match, each run picks new ones and the bound is lost (seen once an index changed the plan).
 # SKIP LOCKED: a row another replica is dispatching right now becomes queued, and is looked at
 # again after the grace.
 EXPIRE_PENDING = text("""
-UPDATE messages SET status = 'expired', last_error = :last_error, updated_at = now()
-WHERE id IN (
+WITH picked AS MATERIALIZED (
     SELECT msg.id FROM messages AS msg JOIN mailings AS m ON m.id = msg.mailing_id
     WHERE m.status = 'running' AND m.end_at <= now() AND msg.status = 'pending'
     ORDER BY msg.id
     LIMIT :limit
     FOR UPDATE OF msg SKIP LOCKED
-) AND status = 'pending'
+)
+UPDATE messages AS msg SET status = 'expired', last_error = :last_error, updated_at = now()
+FROM picked WHERE msg.id = picked.id AND msg.status = 'pending'
 RETURNING mailing_id
 """)
 
 # A queued message keeps the sender's last error if it had one: that is the more useful word.
 EXPIRE_QUEUED = text("""
-UPDATE messages
-SET status = 'expired', last_error = coalesce(last_error, :last_error), updated_at = now()
-WHERE id IN (
+WITH picked AS MATERIALIZED (
     SELECT msg.id FROM messages AS msg JOIN mailings AS m ON m.id = msg.mailing_id
     WHERE m.status = 'running' AND m.end_at <= now() - make_interval(secs => :grace_s)
       AND msg.status = 'queued'
     ORDER BY msg.id
     LIMIT :limit
     FOR UPDATE OF msg SKIP LOCKED
-) AND status = 'queued'
+)
+UPDATE messages AS msg
+SET status = 'expired', last_error = coalesce(msg.last_error, :last_error), updated_at = now()
+FROM picked WHERE msg.id = picked.id AND msg.status = 'queued'
 RETURNING mailing_id
 """)
 
@@ -141,8 +205,7 @@ RETURNING mailing_id
 #   grace (the API cancels only pending ones, since a queued one may be at the provider; the
 #   senders report the rest, unless none is running). By then a request for it has ended.
 CANCEL_ORPHANS = text("""
-UPDATE messages SET status = 'cancelled', updated_at = now()
-WHERE id IN (
+WITH picked AS MATERIALIZED (
     SELECT msg.id FROM messages AS msg JOIN mailings AS m ON m.id = msg.mailing_id
     WHERE (m.status = 'running' AND msg.client_id IS NULL AND msg.status = 'pending')
        OR (msg.status = 'queued' AND (m.status = 'cancelled' OR msg.client_id IS NULL)
@@ -150,7 +213,9 @@ WHERE id IN (
     ORDER BY msg.id
     LIMIT :limit
     FOR UPDATE OF msg SKIP LOCKED
-) AND status IN ('pending', 'queued')
+)
+UPDATE messages AS msg SET status = 'cancelled', updated_at = now()
+FROM picked WHERE msg.id = picked.id AND msg.status IN ('pending', 'queued')
 RETURNING mailing_id
 """)
 

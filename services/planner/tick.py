@@ -7,11 +7,12 @@ bounded, so a tick ends soon and says whether work was left over.
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.planner import audience, lifecycle
+from services.planner import audience, lifecycle, zones
 from services.planner.dispatch import WorkPublisher, dispatch_batch, dispatchable
 from services.planner.settings import PlannerSettings
 from shared.db import is_transient
@@ -23,6 +24,10 @@ log = get_logger(__name__)
 Step = Callable[[int], Awaitable[tuple[int, bool]]]
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Planner:
     """What a tick works with: one per planner process."""
@@ -32,6 +37,8 @@ class Planner:
     settings: PlannerSettings
     audience_started: dict[int, float] = field(default_factory=dict)
     """Monotonic time this process began materialising each mailing, for its duration."""
+    clock: Callable[[], datetime] = utc_now
+    """What time it is, for send windows: the same clock the senders check them by."""
 
 
 @dataclass
@@ -54,9 +61,10 @@ async def tick(planner: Planner) -> TickReport:
     report.started = len(await lifecycle.start_due(planner.engine))
     report.materialised, more_audience = await _materialise(planner)
     report.dispatched, more_dispatch = await _dispatch(planner)
+    more_zones = await _visit_zones(planner, report)
     more_settling = await _settle(planner, report)
     report.finished = len(await lifecycle.finish(planner.engine))
-    report.more_work = more_audience or more_dispatch or more_settling
+    report.more_work = more_audience or more_dispatch or more_zones or more_settling
     return report
 
 
@@ -121,6 +129,23 @@ async def _dispatch(planner: Planner) -> tuple[int, bool]:
     return await _take_turns(mailing_ids, step, planner.settings.planner_batches_per_tick)
 
 
+async def _visit_zones(planner: Planner, report: TickReport) -> bool:
+    """Visit the zones of windowed mailings that are due; whether some are due again."""
+    settings = planner.settings
+    batch_size, limit = settings.planner_dispatch_batch_size, settings.planner_zones_per_tick
+    now = planner.clock()
+    due = await zones.due_zones(planner.engine, now, limit)
+    more = len(due) == limit
+    for zone in due:
+        visit = await zones.visit(planner.engine, planner.publisher, zone, now, batch_size)
+        report.dispatched += visit.published
+        report.expired += visit.expired
+        more = more or visit.more
+        if visit.broker_failed:
+            break  # the broker is in trouble: leave the rest to a later tick
+    return more
+
+
 async def _settle(planner: Planner, report: TickReport) -> bool:
     """Cancel orphaned and expire late messages; whether a bound left some for later."""
     settings, engine = planner.settings, planner.engine
@@ -135,7 +160,7 @@ async def _settle(planner: Planner, report: TickReport) -> bool:
     expired_queued, more_queued = await _repeat(
         lambda: lifecycle.expire_queued(engine, limit, grace_s), limit, rounds
     )
-    report.expired = expired_pending + expired_queued
+    report.expired += expired_pending + expired_queued
     return more_orphans or more_pending or more_queued
 
 
