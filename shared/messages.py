@@ -27,6 +27,9 @@ class Work(_Body):
     deadline_at: AwareDatetime = Field(description="The mailing's end_at when dispatched.")
     attempt: int = Field(default=1, ge=1, description="1 for the first call, 2 for the next…")
     last_error: str | None = None
+    dispatch: int = Field(
+        default=1, ge=1, description="Which dispatch of the message by the planner this is."
+    )
 
 
 class Result(_Body):
@@ -34,11 +37,16 @@ class Result(_Body):
 
     message_id: int
     status: MessageStatus = Field(
-        description="A final status, or ``queued`` for an attempt that will be retried."
+        description="A final status; ``queued`` for an attempt that will be retried; "
+        "``pending`` for a message back to wait for its send window."
     )
     attempts: int = Field(ge=0, description="Provider calls made so far.")
     last_error: str | None = None
     sent_at: datetime | None = None
+    dispatch: int | None = Field(
+        default=None,
+        description="With ``pending``: the dispatch it undoes; a later one is left alone.",
+    )
 
 
 class ControlEvent(_Body):

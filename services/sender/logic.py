@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from shared import topology
 from shared.statuses import MESSAGE_FINAL, MailingStatus, MessageStatus
+from shared.windows import Window, is_open, next_opening
 
 # A call with less time than this left before the deadline is not started: it could not be
 # answered in time, and a request leaving now may reach the provider after end_at.
@@ -178,6 +180,10 @@ class Gate(StrEnum):
     ALREADY_FINAL = "already_final"
     CANCEL = "cancel"
     EXPIRE = "expire"
+    WAIT = "wait"
+    """Outside the client's send window: back to ``pending`` until the planner's next opening."""
+    WINDOW_MISSED = "window_missed"
+    """Outside the window, and it opens again only at or after the deadline: expire."""
 
 
 @dataclass(frozen=True)
@@ -187,10 +193,17 @@ class MessageState:
     message_status: str
     mailing_status: str
     end_at: datetime
+    window: Window | None = None
+    zone: ZoneInfo | None = None
+    """The client's time zone, where the mailing has a window."""
 
 
 def gate(state: MessageState | None, now: datetime) -> Gate:
-    """Whether a message may be sent now, read from the database, not from the work message."""
+    """Whether a message may be sent now, read from the database, not from the work message.
+
+    The window is checked here, just before the call, because a work message may have waited
+    in the broker (a retry, a backlog, a sender down) past its window's close.
+    """
     if state is None:
         return Gate.DELETED
     cancelled = MessageStatus.CANCELLED.value
@@ -200,6 +213,10 @@ def gate(state: MessageState | None, now: datetime) -> Gate:
         return Gate.ALREADY_FINAL
     if now >= state.end_at:
         return Gate.EXPIRE
+    window, zone = state.window, state.zone
+    if window is not None and zone is not None and not is_open(window, zone, now):
+        opening = next_opening(window, zone, now)
+        return Gate.WAIT if opening < state.end_at else Gate.WINDOW_MISSED
     return Gate.SEND
 
 

@@ -46,6 +46,7 @@ _FINAL_EVENTS = {
     MessageStatus.CANCELLED: "message.cancelled",
 }
 _REFUSED = "provider refused the credentials"
+WINDOW_MISSED = "send window does not open before the deadline"
 # Pauses between tries of a publish RabbitMQ did not confirm (a connection being recovered).
 # Bounded and short: past them the work message is nacked and delivered again, and each
 # redelivery counts toward the work queue's delivery limit.
@@ -140,10 +141,29 @@ class Sender:
             await self._finish(work, MessageStatus.CANCELLED, None, work.attempt - 1)
         elif verdict is Gate.EXPIRE:
             await self._finish(work, MessageStatus.EXPIRED, "deadline passed", work.attempt - 1)
+        elif verdict is Gate.WINDOW_MISSED:
+            await self._finish(work, MessageStatus.EXPIRED, WINDOW_MISSED, work.attempt - 1)
+        elif verdict is Gate.WAIT:
+            await self._wait_for_window(work)
         else:
             # Deleted (nothing left to report on) or already final (reported before).
             log.info("message.skipped", reason=verdict.value)
         return None
+
+    async def _wait_for_window(self, work: Work) -> None:
+        """Back to ``pending``: the planner queues it again when the window next opens.
+
+        It waits in the database, not in a retry queue: a closed window may stay closed for
+        most of a day, and the planner already knows when each zone opens.
+        """
+        back = Result(
+            message_id=work.message_id,
+            status=MessageStatus.PENDING,
+            attempts=work.attempt - 1,
+            dispatch=work.dispatch,
+        )
+        await self._report(back)
+        log.info("message.waiting", attempt=work.attempt, reason="outside the send window")
 
     async def _call(self, work: Work, deadline_at: datetime) -> tuple[Outcome | None, int]:
         timeout_s = request_timeout_s(self._clock(), deadline_at, self._limits.request_timeout_s)

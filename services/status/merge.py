@@ -86,6 +86,7 @@ def combine(earlier: Result, later: Result) -> Result:
         attempts=max(earlier.attempts, later.attempts),
         last_error=later.last_error if later.last_error is not None else earlier.last_error,
         sent_at=sent_at if status == MessageStatus.SENT else None,
+        dispatch=later.dispatch if status == later.status else earlier.dispatch,
     )
 
 
@@ -107,6 +108,7 @@ class Columns:
     attempts: list[int]
     errors: list[str | None]
     sent_ats: list[datetime | None]
+    dispatches: list[int | None]
 
 
 def columns(merged: dict[int, Result]) -> Columns:
@@ -117,4 +119,5 @@ def columns(merged: dict[int, Result]) -> Columns:
         attempts=[r.attempts for r in rows],
         errors=[r.last_error for r in rows],
         sent_ats=[r.sent_at if r.status == MessageStatus.SENT else None for r in rows],
+        dispatches=[r.dispatch for r in rows],
     )

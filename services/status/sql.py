@@ -21,11 +21,19 @@ _LOCK = text(
 
 # A final status never changes (the WHERE); a progress report (queued) only moves attempts and
 # last_error, and never moves a message back to queued; sent_at falls back to the write time
-# for a sender that gave none, since a sent message must say when.
+# for a sender that gave none, since a sent message must say when. A message goes back to
+# pending (its send window closed before the call) only from the dispatch the sender named: a
+# copy of that report delivered again after the planner queued the message anew must not
+# leave a second work message for it in the broker.
 _UPDATE = text(
     f"""
     UPDATE messages AS m SET
-        status = CASE WHEN v.status IN ({_FINAL}) THEN v.status ELSE m.status END,
+        status = CASE
+            WHEN v.status IN ({_FINAL}) THEN v.status
+            WHEN v.status = '{MessageStatus.PENDING.value}'
+                 AND m.status = '{MessageStatus.QUEUED.value}' AND m.dispatches = v.dispatch
+                THEN v.status
+            ELSE m.status END,
         attempts = GREATEST(m.attempts, v.attempts),
         last_error = COALESCE(v.last_error, m.last_error),
         sent_at = CASE WHEN v.status = '{MessageStatus.SENT.value}'
@@ -33,9 +41,32 @@ _UPDATE = text(
         updated_at = now()
     FROM unnest(
         CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:attempts AS integer[]),
-        CAST(:errors AS text[]), CAST(:sent_ats AS timestamptz[])
-    ) AS v(id, status, attempts, last_error, sent_at)
+        CAST(:errors AS text[]), CAST(:sent_ats AS timestamptz[]),
+        CAST(:dispatches AS integer[])
+    ) AS v(id, status, attempts, last_error, sent_at, dispatch)
     WHERE m.id = v.id AND m.status NOT IN ({_FINAL})
+    """  # noqa: S608 -- built from the status enum, not from input
+)
+
+# Messages of this batch back to pending (their send window closed before the call) wait in
+# their client's zone as it is now, which may have changed while they were queued, and that
+# zone is made due at once: the planner may have put it to sleep until the window closes (its
+# clock a little ahead of the sender's), and it must not wait that long to send them again.
+# Zones are upserted in key order, as the planner's materialisation does, so that the two
+# never lock the same two rows in opposite orders.
+_WAKE_PUT_BACK = text(
+    f"""
+    WITH back AS (
+        UPDATE messages AS m SET timezone = c.timezone
+        FROM clients AS c
+        WHERE m.id = ANY(CAST(:ids AS bigint[])) AND c.id = m.client_id
+          AND m.status = '{MessageStatus.PENDING.value}' AND m.timezone IS NOT NULL
+        RETURNING m.mailing_id, m.timezone
+    )
+    INSERT INTO mailing_zones AS z (mailing_id, timezone, wake_at)
+    SELECT DISTINCT mailing_id, timezone, now() FROM back ORDER BY mailing_id, timezone
+    ON CONFLICT (mailing_id, timezone) DO UPDATE SET wake_at = excluded.wake_at
+    WHERE z.wake_at IS NULL OR z.wake_at > excluded.wake_at
     """  # noqa: S608 -- built from the status enum, not from input
 )
 
@@ -85,8 +116,16 @@ async def write_results(connection: AsyncConnection, batch: Columns) -> Written:
             "attempts": batch.attempts,
             "errors": batch.errors,
             "sent_ats": batch.sent_ats,
+            "dispatches": batch.dispatches,
         },
     )
+    put_back = [
+        message_id
+        for message_id, status in zip(batch.ids, batch.statuses, strict=True)
+        if status == MessageStatus.PENDING
+    ]
+    if put_back:
+        await connection.execute(_WAKE_PUT_BACK, {"ids": put_back})
     return Written(
         known_ids=frozenset(row.id for row in locked),
         mailing_ids=frozenset(row.mailing_id for row in locked),

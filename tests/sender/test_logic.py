@@ -22,6 +22,8 @@ from services.sender.logic import (
     retry_queue_delay_s,
 )
 from shared import topology
+from shared.timezones import zone
+from shared.windows import Window
 from tests.sender.helpers import seeded
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -178,6 +180,35 @@ def _state(message: str = "queued", mailing: str = "running", end_in_s: float = 
 )
 def test_gate(state: MessageState | None, expected: Gate) -> None:
     assert gate(state, NOW) is expected
+
+
+def _windowed(start: str, end: str, end_at: str, timezone: str = "Europe/Berlin") -> MessageState:
+    window = Window(
+        datetime.strptime(start, "%H:%M").time(), datetime.strptime(end, "%H:%M").time()
+    )
+    return MessageState("queued", "running", datetime.fromisoformat(end_at), window, zone(timezone))
+
+
+@pytest.mark.parametrize(
+    ("state", "now", "expected"),
+    [
+        # 10:00 CEST, inside 09:00-21:00.
+        (_windowed("09:00", "21:00", "2027-08-01T00:00Z"), "2027-07-01T08:00Z", Gate.SEND),
+        # 21:00 CEST: the end is not in the window; it opens again at 07:00Z, before end_at.
+        (_windowed("09:00", "21:00", "2027-08-01T00:00Z"), "2027-07-01T19:00Z", Gate.WAIT),
+        # The same, but the mailing ends before the next opening.
+        (_windowed("09:00", "21:00", "2027-07-02T07:00Z"), "2027-07-01T19:00Z", Gate.WINDOW_MISSED),
+        (_windowed("09:00", "21:00", "2027-07-02T07:01Z"), "2027-07-01T19:00Z", Gate.WAIT),
+        # Across midnight: 05:30 CET on the night clocks go back is inside 22:00-06:00.
+        (_windowed("22:00", "06:00", "2027-11-01T00:00Z"), "2027-10-31T04:30Z", Gate.SEND),
+        # Past end_at, the deadline speaks first, whatever the window.
+        (_windowed("09:00", "21:00", "2027-07-01T08:00Z"), "2027-07-01T08:00Z", Gate.EXPIRE),
+    ],
+)
+def test_gate_checks_the_send_window_in_the_clients_zone(
+    state: MessageState, now: str, expected: Gate
+) -> None:
+    assert gate(state, datetime.fromisoformat(now)) is expected
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from services.sender.worker import Limits, Sender
 from shared import topology
 from shared.broker import BrokerError
 from shared.messages import ControlEvent, Result, Work
+from shared.timezones import zone
+from shared.windows import Window
 from tests.sender.helpers import seeded
 
 NOW = datetime.now(UTC)
@@ -84,7 +86,7 @@ class Harness:
         return self.answers.pop(0)
 
 
-def _work(attempt: int = 1) -> Work:
+def _work(attempt: int = 1, dispatch: int = 1) -> Work:
     return Work(
         message_id=5,
         mailing_id=2,
@@ -93,6 +95,7 @@ def _work(attempt: int = 1) -> Work:
         text="Hi",
         deadline_at=END_AT,
         attempt=attempt,
+        dispatch=dispatch,
     )
 
 
@@ -209,3 +212,27 @@ async def test_a_publish_is_tried_again_before_giving_up() -> None:
     h.publisher.failures = 1
     await h.sender.process(_work())
     assert _statuses(h) == [("sent", 1, None)]
+
+
+def _closed_window_state(end_at: datetime = END_AT) -> MessageState:
+    """A UTC window from an hour from now to two hours from now: closed now."""
+    now = datetime.now(UTC)
+    opens = (now + timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    closes = (now + timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    return MessageState("queued", "running", end_at, Window(opens, closes), zone("UTC"))
+
+
+async def test_outside_the_window_the_message_goes_back_to_pending_without_a_call() -> None:
+    h = Harness([OK], _closed_window_state(end_at=datetime.now(UTC) + timedelta(days=2)))
+    await h.sender.process(_work(attempt=3, dispatch=2))
+    assert h.requests == []
+    [back] = h.publisher.results()
+    assert (back.status, back.attempts, back.dispatch) == ("pending", 2, 2)
+    assert h.publisher.retries() == []  # it waits in the database, not in a retry queue
+
+
+async def test_outside_a_window_that_opens_only_after_the_deadline_it_expires() -> None:
+    h = Harness([OK], _closed_window_state(end_at=datetime.now(UTC) + timedelta(minutes=30)))
+    await h.sender.process(_work())
+    assert h.requests == []
+    assert _statuses(h) == [("expired", 0, "send window does not open before the deadline")]

@@ -143,3 +143,92 @@ async def _differing(engine: AsyncEngine, wanted: dict[int, Row]) -> int:
 
 async def _acked(service: StatusService) -> int:
     return service.counters.acked
+
+
+async def test_a_message_goes_back_to_pending_only_from_the_dispatch_its_sender_named(
+    engine: AsyncEngine, start_status: StartStatus, publisher: Publisher
+) -> None:
+    """A sender found the window closed; a late copy of its report must not undo a later
+    dispatch, or a second work message for it would be in the broker."""
+    current, stale, final = await queued_messages(engine, await insert_mailing(engine), 3)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE messages SET dispatches = 2 WHERE id = ANY(CAST(:ids AS bigint[]))"),
+            {"ids": [current, stale, final]},
+        )
+    await start_status()
+
+    back = {"status": "pending", "attempts": 1, "last_error": None}
+    await publish(
+        publisher,
+        Result.model_validate({"message_id": current, "dispatch": 2, **back}),
+        Result.model_validate({"message_id": stale, "dispatch": 1, **back}),
+        sent(final),
+        Result.model_validate({"message_id": final, "dispatch": 2, **back}),
+    )
+
+    found = await eventually(
+        lambda: rows(engine, [current, stale, final]),
+        lambda found: found[current].status == "pending" and found[final].status == "sent",
+    )
+    assert found[stale].status == "queued"
+
+
+async def test_a_message_put_back_waits_in_its_clients_zone_which_is_made_due(
+    engine: AsyncEngine, start_status: StartStatus, publisher: Publisher
+) -> None:
+    """The client moved to Tokyo while its message was queued; Berlin's zone sleeps until its
+    window closes. The message must wait for Tokyo's window, and Tokyo be looked at now."""
+    mailing_id = await insert_mailing(engine)
+    (message_id,) = await queued_messages(engine, mailing_id, 1)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE messages SET timezone = 'Europe/Berlin', dispatches = 1 WHERE id = :id"),
+            {"id": message_id},
+        )
+        await connection.execute(
+            text(
+                "UPDATE clients SET timezone = 'Asia/Tokyo'"
+                " WHERE id = (SELECT client_id FROM messages WHERE id = :id)"
+            ),
+            {"id": message_id},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO mailing_zones (mailing_id, timezone, wake_at) VALUES"
+                " (:m, 'Europe/Berlin', now() + interval '5 hours'),"
+                " (:m, 'Asia/Tokyo', now() + interval '20 hours')"
+            ),
+            {"m": mailing_id},
+        )
+    await start_status()
+
+    back = {"message_id": message_id, "status": "pending", "attempts": 0, "dispatch": 1}
+    await publish(publisher, Result.model_validate(back))
+
+    found = await eventually(
+        lambda: _zones_of(engine, mailing_id, message_id),
+        lambda found: found[0] == "pending",
+    )
+    _, timezone, due = found
+    assert timezone == "Asia/Tokyo"
+    assert due == {"Europe/Berlin": False, "Asia/Tokyo": True}
+
+
+async def _zones_of(
+    engine: AsyncEngine, mailing_id: int, message_id: int
+) -> tuple[str, str, dict[str, bool]]:
+    """The message's status and zone, and which of the mailing's zones are due now."""
+    async with engine.connect() as connection:
+        message = (
+            await connection.execute(
+                text("SELECT status, timezone FROM messages WHERE id = :id"), {"id": message_id}
+            )
+        ).one()
+        zones = await connection.execute(
+            text(
+                "SELECT timezone, wake_at <= now() AS due FROM mailing_zones WHERE mailing_id = :m"
+            ),
+            {"m": mailing_id},
+        )
+        return message.status, message.timezone, {row.timezone: row.due for row in zones}
