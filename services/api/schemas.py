@@ -126,7 +126,11 @@ class Filter(_Request):
 
 
 class SendWindow(_Request):
-    """Hours in each client's local time, half-open ``[start, end)``; wraps past midnight."""
+    """Hours in each client's local time, half-open ``[start, end)``; wraps past midnight.
+
+    Outside it, a client's message waits (``pending``) for the next opening in the client's
+    zone, exact across clock changes; if that opening is at or after ``end_at``, it expires.
+    """
 
     # Examples that differ, so the documented example is a request the API accepts.
     start: TimeOfDay = Field(examples=["09:00"])

@@ -341,3 +341,54 @@ async def test_unsupported_method_is_405_listing_the_allowed_ones(
 
     assert response.status_code == 405, response.text
     assert set(response.headers["Allow"].split(", ")) == allowed
+
+
+async def test_a_zone_change_moves_pending_windowed_messages_and_wakes_their_new_zone(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """The planner dispatches windowed messages per zone: a client that moves must take its
+    waiting messages along, and the new zone must be looked at again at once."""
+    client = await create_client(api, timezone="Europe/Berlin")
+    async with engine.begin() as connection:
+        for status in ("pending", "queued"):  # one windowed mailing each
+            await connection.execute(
+                text(
+                    "WITH m AS (INSERT INTO mailings"
+                    " (start_at, end_at, text, status, window_start, window_end) VALUES"
+                    " (now(), now() + interval '1 day', 'hi', 'running', '09:00', '10:00')"
+                    " RETURNING id)"
+                    " INSERT INTO messages (mailing_id, client_id, status, timezone)"
+                    " SELECT id, :client_id, :status, 'Europe/Berlin' FROM m"
+                ),
+                {"client_id": client["id"], "status": status},
+            )
+        # Both mailings already know the zone, asleep until a later opening.
+        await connection.execute(
+            text(
+                "INSERT INTO mailing_zones (mailing_id, timezone, wake_at)"
+                " SELECT id, 'Asia/Tokyo', now() + interval '5 hours' FROM mailings"
+            )
+        )
+
+    response = await api.patch(f"{CLIENTS}/{client['id']}", json={"timezone": "Asia/Tokyo"})
+
+    assert response.status_code == 200, response.text
+    async with engine.connect() as connection:
+        messages = (
+            await connection.execute(text("SELECT status, timezone FROM messages ORDER BY id"))
+        ).all()
+        due = (
+            await connection.execute(
+                text(
+                    "SELECT m.status AS message_status FROM mailing_zones z"
+                    " JOIN messages m ON m.mailing_id = z.mailing_id"
+                    " WHERE z.timezone = 'Asia/Tokyo' AND z.wake_at <= now()"
+                )
+            )
+        ).all()
+    # The queued one stays as it is: the sender reads the client's zone when it checks.
+    assert [tuple(row) for row in messages] == [
+        ("pending", "Asia/Tokyo"),
+        ("queued", "Europe/Berlin"),
+    ]
+    assert [row.message_status for row in due] == ["pending"]

@@ -36,9 +36,12 @@ async def get(session: AsyncSession, client_id: int, *, lock: bool = False) -> C
 async def update_fields(session: AsyncSession, client_id: int, changes: dict[str, Any]) -> Client:
     client = await get(session, client_id, lock=True)
     if changes:
+        moved = "timezone" in changes and changes["timezone"] != client.timezone
         for name, value in changes.items():
             setattr(client, name, value)
         await _flush(session, changes.get("phone"))
+        if moved:
+            await messages.move_zone(session, client_id, client.timezone)
         await session.refresh(client)
     return client
 
