@@ -33,17 +33,28 @@ class Api:
         self.client = client
 
     async def create_mailing(
-        self, run_id: str, *, start_in_s: float = 0.0, end_in_s: float = 600.0
+        self,
+        run_id: str,
+        *,
+        start_in_s: float = 0.0,
+        end_in_s: float = 600.0,
+        send_window: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """A mailing to the clients seeded for ``run_id``."""
+        """A mailing to the clients seeded for ``run_id``; with ``send_window`` if given."""
         now = datetime.now(UTC)
-        body = {
+        body: dict[str, Any] = {
             "start_at": (now + timedelta(seconds=start_in_s)).isoformat(),
             "end_at": (now + timedelta(seconds=end_in_s)).isoformat(),
             "text": TEXT,
             "filter": {"tags": demo_tags(run_id)},
         }
+        if send_window is not None:
+            body["send_window"] = send_window
         return await self._json("POST", "/api/v1/mailings", httpx.codes.CREATED, json=body)
+
+    async def create_client(self, phone: str, tag: str, timezone: str) -> dict[str, Any]:
+        body = {"phone": phone, "tag": tag, "timezone": timezone}
+        return await self._json("POST", "/api/v1/clients", httpx.codes.CREATED, json=body)
 
     async def mailing(self, mailing_id: int) -> dict[str, Any]:
         return await self._json("GET", f"/api/v1/mailings/{mailing_id}")
