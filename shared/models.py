@@ -174,6 +174,9 @@ class MailingZone(Base):
     """When the planner next looks at this zone: now while messages may be waiting in an open
     window, else the next closing or opening; NULL once the window cannot open again before
     the mailing's end (its messages have expired)."""
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """Bumped by every wake-up (:mod:`shared.zone_wakes`). A planner writes the sleep it
+    decided on only for the version it read, so a wake-up during its visit is never lost."""
 
     __table_args__ = (
         Index(

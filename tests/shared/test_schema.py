@@ -291,6 +291,39 @@ def test_downgrade_to_base_and_upgrade_again(scratch_database_url: str) -> None:
     assert _objects(scratch_database_url) == migrated
 
 
+def test_windowed_mailings_from_before_0003_are_planned_by_zone(scratch_database_url: str) -> None:
+    """Messages of a windowed mailing created under 0002 learn their zone; the zone is due."""
+    config, dsn = alembic_config(scratch_database_url), asyncpg_dsn(scratch_database_url)
+    command.upgrade(config, "0002")
+    seed = """
+        WITH c AS (
+            INSERT INTO clients (phone, operator_code, timezone)
+            VALUES ('79000000001', '900', 'Asia/Tokyo'), ('79000000002', '900', 'Asia/Tokyo')
+            RETURNING id
+        ), m AS (
+            INSERT INTO mailings (start_at, end_at, text, status, window_start, window_end)
+            VALUES (now(), now() + interval '1 day', 'hi', 'running', '09:00', '21:00')
+            RETURNING id
+        )
+        INSERT INTO messages (mailing_id, client_id, status)
+        SELECT m.id, c.id, CASE WHEN c.id = (SELECT min(id) FROM c) THEN 'pending' ELSE 'queued' END
+        FROM m, c
+    """
+    asyncio.run(_execute(dsn, seed))
+
+    command.upgrade(config, "head")
+
+    found = asyncio.run(_execute(dsn, "SELECT status, timezone, dispatches FROM messages"))
+    zones = asyncio.run(
+        _execute(dsn, "SELECT timezone, wake_at <= now() AS due FROM mailing_zones")
+    )
+    assert sorted(tuple(row) for row in found) == [
+        ("pending", "Asia/Tokyo", 0),
+        ("queued", "Asia/Tokyo", 1),
+    ]
+    assert [tuple(row) for row in zones] == [("Asia/Tokyo", True)]
+
+
 # --- creating and dropping databases ------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ def upgrade() -> None:
         ),
         sa.Column("timezone", sa.String(64), nullable=False),
         sa.Column("wake_at", sa.DateTime(timezone=True)),
+        sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("mailing_id", "timezone", name="pk_mailing_zones"),
     )
     op.create_index(
@@ -45,6 +46,28 @@ def upgrade() -> None:
         "mailing_zones",
         ["wake_at"],
         postgresql_where=sa.text("wake_at IS NOT NULL"),
+    )
+    _backfill()
+
+
+def _backfill() -> None:
+    """Mailings with a window accepted before this revision: plan their unsent messages too.
+
+    Their messages learn their client's zone and every such zone is due at once; a queued
+    message counts as dispatched once, as its work message (``dispatch`` 1 by default) says.
+    Status is not changed, so the counter triggers move nothing.
+    """
+    op.execute(
+        "UPDATE messages AS msg SET timezone = c.timezone"
+        " FROM mailings AS m, clients AS c"
+        " WHERE m.id = msg.mailing_id AND c.id = msg.client_id AND m.window_start IS NOT NULL"
+        " AND msg.status IN ('pending', 'queued')"
+    )
+    op.execute("UPDATE messages SET dispatches = 1 WHERE status = 'queued'")
+    op.execute(
+        "INSERT INTO mailing_zones (mailing_id, timezone, wake_at)"
+        " SELECT DISTINCT mailing_id, timezone, now() FROM messages"
+        " WHERE timezone IS NOT NULL AND status IN ('pending', 'queued')"
     )
 
 
