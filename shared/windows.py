@@ -32,6 +32,9 @@ _HORIZON = timedelta(days=8)
 _SAMPLE_S = 3 * 3600
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+WINDOW_NEVER_OPENS = "send window does not open before the deadline"
+"""``last_error`` of a message expired because its window opens only at or after ``end_at``."""
+
 
 class WindowSearchError(SharedError, ValueError):
     """The window did not open (or close) within the search horizon: the zone's rules are odd."""

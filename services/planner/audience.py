@@ -8,6 +8,7 @@ from structlog.contextvars import bound_contextvars
 
 from services.planner import sql
 from shared.logs import get_logger
+from shared.zone_wakes import wake_zones
 
 log = get_logger(__name__)
 
@@ -66,6 +67,7 @@ async def _run_chunk(engine: AsyncEngine, mailing_id: int, chunk_size: int) -> C
                 },
             )
         ).one()
+        await wake_zones(connection, ((mailing_id, timezone) for timezone in scan.zones))
         # Short, or up to the last client of the audience: nothing is left to scan.
         complete = scan.scanned < chunk_size or scan.last_id == claimed.until_id
         total = await connection.scalar(

@@ -47,8 +47,8 @@ FOR NO KEY UPDATE SKIP LOCKED
 
 # One chunk: scan the next clients by id, insert a message for each one the filter matches
 # (SPEC §2: an empty list matches anything; exact, case-sensitive comparison). A windowed
-# mailing's message carries its client's zone, and each zone it brings is due at once: a zone
-# asleep until its window's next opening looks again, which costs one visit.
+# mailing's message carries its client's zone; the zones a chunk brings are woken after it
+# (shared.zone_wakes), since the counter triggers lock before mailing_zones may be.
 MATERIALISE_CHUNK = text("""
 WITH scanned AS (
     SELECT id, operator_code, tag, timezone FROM clients
@@ -64,16 +64,12 @@ WITH scanned AS (
     ORDER BY s.id
     ON CONFLICT (mailing_id, client_id) DO NOTHING
     RETURNING timezone
-), zones AS (
-    INSERT INTO mailing_zones AS z (mailing_id, timezone, wake_at)
-    SELECT DISTINCT CAST(:mailing_id AS bigint), timezone, now()
-    FROM inserted WHERE timezone IS NOT NULL ORDER BY 2
-    ON CONFLICT (mailing_id, timezone) DO UPDATE SET wake_at = excluded.wake_at
-    WHERE z.wake_at IS NULL OR z.wake_at > excluded.wake_at
 )
 SELECT (SELECT count(*) FROM scanned) AS scanned,
        (SELECT max(id) FROM scanned) AS last_id,
-       (SELECT count(*) FROM inserted) AS inserted
+       (SELECT count(*) FROM inserted) AS inserted,
+       (SELECT coalesce(array_agg(DISTINCT timezone), '{}') FROM inserted
+        WHERE timezone IS NOT NULL) AS zones
 """)
 
 ADVANCE_AUDIENCE = text("""
@@ -133,22 +129,28 @@ WHERE id = ANY (CAST(:ids AS bigint[]))
 
 # Zones of running windowed mailings that are due a look, most overdue first.
 DUE_ZONES = text("""
-SELECT z.mailing_id, z.timezone, m.window_start, m.window_end, m.end_at
+SELECT z.mailing_id, z.timezone, z.version, m.window_start, m.window_end, m.end_at
 FROM mailing_zones AS z JOIN mailings AS m ON m.id = z.mailing_id
 WHERE z.wake_at <= :now AND m.status = 'running' AND m.end_at > :now
 ORDER BY z.wake_at, z.mailing_id, z.timezone
 LIMIT :limit
 """)
 
-# No lock is held across a zone's visit: two planners visiting one zone claim disjoint
-# messages (SKIP LOCKED) and compute the same wake-up.
-SET_WAKE = text("""
-UPDATE mailing_zones SET wake_at = :wake_at
-WHERE mailing_id = :mailing_id AND timezone = :timezone
+# Zones of mailings that finished, were cancelled or passed end_at: nothing is dispatched there
+# any more, and leaving them due would make every tick read them again.
+RETIRE_ZONES = text("""
+UPDATE mailing_zones AS z SET wake_at = NULL
+FROM mailings AS m
+WHERE m.id = z.mailing_id AND z.wake_at <= :now AND (m.status <> 'running' OR m.end_at <= :now)
 """)
 
-WINDOW_NEVER_OPENS = "send window does not open before the deadline"
-"""``last_error`` of a message whose window opens only at or after the mailing's end."""
+# Only for the version the visit read: a wake-up since then (shared.zone_wakes) wins, and the
+# zone stays due. Two planners visiting one zone claim disjoint messages (SKIP LOCKED) and
+# decide the same sleep.
+SLEEP_ZONE = text("""
+UPDATE mailing_zones SET wake_at = :wake_at
+WHERE mailing_id = :mailing_id AND timezone = :timezone AND version = :version
+""")
 
 EXPIRE_ZONE = text("""
 WITH picked AS MATERIALIZED (
@@ -199,15 +201,16 @@ RETURNING mailing_id
 """)
 
 # Two kinds of messages no sender will settle:
-# - pending, of a client deleted while its message was being inserted: the API's cancel could
-#   not see the message yet, and the delete then cleared its client_id;
+# - pending, of a client deleted while its message was being inserted (the API's cancel could
+#   not see the message yet, and the delete then cleared its client_id), or put back to wait
+#   for its window by a sender just as its mailing was cancelled;
 # - queued, of a cancelled mailing or a deleted client, that no sender reported within the
 #   grace (the API cancels only pending ones, since a queued one may be at the provider; the
 #   senders report the rest, unless none is running). By then a request for it has ended.
 CANCEL_ORPHANS = text("""
 WITH picked AS MATERIALIZED (
     SELECT msg.id FROM messages AS msg JOIN mailings AS m ON m.id = msg.mailing_id
-    WHERE (m.status = 'running' AND msg.client_id IS NULL AND msg.status = 'pending')
+    WHERE (msg.status = 'pending' AND (m.status = 'cancelled' OR msg.client_id IS NULL))
        OR (msg.status = 'queued' AND (m.status = 'cancelled' OR msg.client_id IS NULL)
            AND greatest(m.updated_at, msg.updated_at) <= now() - make_interval(secs => :grace_s))
     ORDER BY msg.id

@@ -133,11 +133,14 @@ async def _visit_zones(planner: Planner, report: TickReport) -> bool:
     """Visit the zones of windowed mailings that are due; whether some are due again."""
     settings = planner.settings
     batch_size, limit = settings.planner_dispatch_batch_size, settings.planner_zones_per_tick
-    now = planner.clock()
-    due = await zones.due_zones(planner.engine, now, limit)
+    due = await zones.due_zones(planner.engine, planner.clock(), limit)
     more = len(due) == limit
     for zone in due:
-        visit = await zones.visit(planner.engine, planner.publisher, zone, now, batch_size)
+        # The clock is read for each visit: visits wait for the broker, and a zone judged by
+        # a stale instant could be dispatched after its window closed.
+        visit = await zones.visit(
+            planner.engine, planner.publisher, zone, planner.clock(), batch_size
+        )
         report.dispatched += visit.published
         report.expired += visit.expired
         more = more or visit.more

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.planner.sql import WINDOW_NEVER_OPENS
 from services.planner.tick import Planner, tick
 from shared.statuses import MessageStatus
+from shared.windows import WINDOW_NEVER_OPENS
+from shared.zone_wakes import wake_zones
 from tests.planner.helpers import RecordingPublisher, execute, messages, settings
 
 END_AT = datetime(2030, 1, 1, tzinfo=UTC)
@@ -276,6 +278,64 @@ async def test_a_planner_dying_mid_batch_leaves_the_zone_due_and_its_messages_pe
     assert {row.status for row in left} == {MessageStatus.PENDING}
     assert sorted(publisher.ids) == [row.id for row in left]
     assert await zones(engine, mailing_id) == {"UTC": at("2027-07-01T21:00:00+00:00")}
+
+
+class WakingPublisher(RecordingPublisher):
+    """Wakes a zone from another transaction while the planner waits for its first confirm,
+    as the status service does for a message put back, or a chunk of the audience."""
+
+    def __init__(self, engine: AsyncEngine, zone: tuple[int, str]) -> None:
+        super().__init__()
+        self._engine, self._zone, self.woken = engine, zone, False
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: BaseModel,
+        headers: dict[str, Any] | None = None,
+    ) -> None:
+        if not self.woken:
+            self.woken = True
+            async with self._engine.begin() as connection:
+                await wake_zones(connection, [self._zone])
+        await super().publish(exchange, routing_key, body, headers)
+
+
+async def test_a_wake_up_during_a_visit_is_not_overwritten_by_its_sleep(
+    engine: AsyncEngine,
+) -> None:
+    await add_zoned_clients(engine, ["UTC"])
+    mailing_id = await add_windowed_mailing(engine, "09:00", "21:00")
+    clock = Clock(at("2027-07-01T10:00:00+00:00"))
+    publisher = WakingPublisher(engine, (mailing_id, "UTC"))
+
+    await tick(planner_at(engine, publisher, clock))
+
+    assert publisher.woken
+    assert len(publisher.ids) == 1
+    woken_at = (await zones(engine, mailing_id))["UTC"]
+    assert woken_at is not None
+    assert woken_at < clock.now, "put to sleep until 21:00 all the same"
+
+
+async def test_zones_of_a_cancelled_mailing_are_retired_and_its_put_back_messages_cancelled(
+    engine: AsyncEngine,
+) -> None:
+    """A sender put a message back just as the API cancelled its mailing."""
+    await add_zoned_clients(engine, ["UTC", "UTC"])
+    mailing_id = await add_windowed_mailing(engine, "09:00", "21:00")
+    clock = Clock(at("2027-07-01T08:00:00+00:00"))
+    planner = planner_at(engine, RecordingPublisher(), clock)
+    await tick(planner)
+    await execute(engine, "UPDATE mailings SET status = 'cancelled' WHERE id = :id", id=mailing_id)
+    async with engine.begin() as connection:
+        await wake_zones(connection, [(mailing_id, "UTC")])
+
+    await tick(planner)
+
+    assert await zones(engine, mailing_id) == {"UTC": None}
+    assert {row.status for row in await messages(engine, mailing_id)} == {MessageStatus.CANCELLED}
 
 
 def test_the_clock_of_these_tests_is_after_the_database_clock() -> None:
