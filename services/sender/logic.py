@@ -214,10 +214,16 @@ def gate(state: MessageState | None, now: datetime) -> Gate:
     if now >= state.end_at:
         return Gate.EXPIRE
     window, zone = state.window, state.zone
-    if window is not None and zone is not None and not is_open(window, zone, now):
-        opening = next_opening(window, zone, now)
-        return Gate.WAIT if opening < state.end_at else Gate.WINDOW_MISSED
-    return Gate.SEND
+    if window is None or zone is None:
+        return Gate.SEND
+    # Open now and still open when the call leaves: one passed at 20:59:59.99 would reach the
+    # provider after a 21:00 close. Windows are whole minutes, so nothing opens and closes
+    # again in between.
+    leaves_at = now + timedelta(seconds=MIN_REQUEST_S)
+    if is_open(window, zone, now) and is_open(window, zone, leaves_at):
+        return Gate.SEND
+    opening = next_opening(window, zone, leaves_at)
+    return Gate.WAIT if opening < state.end_at else Gate.WINDOW_MISSED
 
 
 def request_timeout_s(now: datetime, deadline_at: datetime, cap_s: float) -> float | None:

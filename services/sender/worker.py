@@ -33,6 +33,7 @@ from shared.broker import BrokerError, Publisher
 from shared.logs import get_logger
 from shared.messages import Result, Work
 from shared.statuses import MESSAGE_FINAL, MessageStatus
+from shared.windows import WINDOW_NEVER_OPENS
 
 log = get_logger(__name__)
 
@@ -46,7 +47,6 @@ _FINAL_EVENTS = {
     MessageStatus.CANCELLED: "message.cancelled",
 }
 _REFUSED = "provider refused the credentials"
-WINDOW_MISSED = "send window does not open before the deadline"
 # Pauses between tries of a publish RabbitMQ did not confirm (a connection being recovered).
 # Bounded and short: past them the work message is nacked and delivered again, and each
 # redelivery counts toward the work queue's delivery limit.
@@ -142,7 +142,7 @@ class Sender:
         elif verdict is Gate.EXPIRE:
             await self._finish(work, MessageStatus.EXPIRED, "deadline passed", work.attempt - 1)
         elif verdict is Gate.WINDOW_MISSED:
-            await self._finish(work, MessageStatus.EXPIRED, WINDOW_MISSED, work.attempt - 1)
+            await self._finish(work, MessageStatus.EXPIRED, WINDOW_NEVER_OPENS, work.attempt - 1)
         elif verdict is Gate.WAIT:
             await self._wait_for_window(work)
         else:

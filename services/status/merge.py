@@ -86,8 +86,18 @@ def combine(earlier: Result, later: Result) -> Result:
         attempts=max(earlier.attempts, later.attempts),
         last_error=later.last_error if later.last_error is not None else earlier.last_error,
         sent_at=sent_at if status == MessageStatus.SENT else None,
-        dispatch=later.dispatch if status == later.status else earlier.dispatch,
+        dispatch=_dispatch(status, earlier, later),
     )
+
+
+def _dispatch(status: MessageStatus, *results: Result) -> int | None:
+    """The newest dispatch among the results that gave ``status``.
+
+    Two put-backs of one message in one batch: a redelivered copy of an older one may arrive
+    last, and only the newest dispatch can move the message back to ``pending``.
+    """
+    dispatches = [r.dispatch for r in results if r.status == status and r.dispatch is not None]
+    return max(dispatches, default=None)
 
 
 def merge(results: Iterable[Result]) -> dict[int, Result]:

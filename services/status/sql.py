@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.status.merge import Columns
 from shared.statuses import MESSAGE_FINAL, MailingStatus, MessageStatus
+from shared.zone_wakes import wake_zones
 
 _FINAL = ", ".join(f"'{status.value}'" for status in sorted(MESSAGE_FINAL))
 
@@ -49,24 +50,15 @@ _UPDATE = text(
 )
 
 # Messages of this batch back to pending (their send window closed before the call) wait in
-# their client's zone as it is now, which may have changed while they were queued, and that
-# zone is made due at once: the planner may have put it to sleep until the window closes (its
-# clock a little ahead of the sender's), and it must not wait that long to send them again.
-# Zones are upserted in key order, as the planner's materialisation does, so that the two
-# never lock the same two rows in opposite orders.
-_WAKE_PUT_BACK = text(
+# their client's zone as it is now, which may have changed while they were queued; that zone
+# is then woken (shared.zone_wakes). Only the zone column changes, so no counter moves.
+_REZONE_PUT_BACK = text(
     f"""
-    WITH back AS (
-        UPDATE messages AS m SET timezone = c.timezone
-        FROM clients AS c
-        WHERE m.id = ANY(CAST(:ids AS bigint[])) AND c.id = m.client_id
-          AND m.status = '{MessageStatus.PENDING.value}' AND m.timezone IS NOT NULL
-        RETURNING m.mailing_id, m.timezone
-    )
-    INSERT INTO mailing_zones AS z (mailing_id, timezone, wake_at)
-    SELECT DISTINCT mailing_id, timezone, now() FROM back ORDER BY mailing_id, timezone
-    ON CONFLICT (mailing_id, timezone) DO UPDATE SET wake_at = excluded.wake_at
-    WHERE z.wake_at IS NULL OR z.wake_at > excluded.wake_at
+    UPDATE messages AS m SET timezone = c.timezone
+    FROM clients AS c
+    WHERE m.id = ANY(CAST(:ids AS bigint[])) AND c.id = m.client_id
+      AND m.status = '{MessageStatus.PENDING.value}' AND m.timezone IS NOT NULL
+    RETURNING m.mailing_id, m.timezone
     """  # noqa: S608 -- built from the status enum, not from input
 )
 
@@ -125,7 +117,10 @@ async def write_results(connection: AsyncConnection, batch: Columns) -> Written:
         if status == MessageStatus.PENDING
     ]
     if put_back:
-        await connection.execute(_WAKE_PUT_BACK, {"ids": put_back})
+        # The planner may have put the zone to sleep until its window closes (its clock a
+        # little ahead of the sender's): these must not wait that long to be sent again.
+        waiting = await connection.execute(_REZONE_PUT_BACK, {"ids": put_back})
+        await wake_zones(connection, ((row.mailing_id, row.timezone) for row in waiting))
     return Written(
         known_ids=frozenset(row.id for row in locked),
         mailing_ids=frozenset(row.mailing_id for row in locked),

@@ -201,6 +201,9 @@ def _windowed(start: str, end: str, end_at: str, timezone: str = "Europe/Berlin"
         (_windowed("09:00", "21:00", "2027-07-02T07:01Z"), "2027-07-01T19:00Z", Gate.WAIT),
         # Across midnight: 05:30 CET on the night clocks go back is inside 22:00-06:00.
         (_windowed("22:00", "06:00", "2027-11-01T00:00Z"), "2027-10-31T04:30Z", Gate.SEND),
+        # 20:59:59.9 CEST: open, but a call leaving now could reach the provider after 21:00.
+        (_windowed("09:00", "21:00", "2027-08-01T00:00Z"), "2027-07-01T18:59:59.9Z", Gate.WAIT),
+        (_windowed("09:00", "21:00", "2027-08-01T00:00Z"), "2027-07-01T18:59:59.7Z", Gate.SEND),
         # Past end_at, the deadline speaks first, whatever the window.
         (_windowed("09:00", "21:00", "2027-07-01T08:00Z"), "2027-07-01T08:00Z", Gate.EXPIRE),
     ],

@@ -128,6 +128,21 @@ def test_the_last_error_given_is_kept() -> None:
     assert merged == {7: result("sent", 3, "timeout")}
 
 
+def test_two_put_backs_keep_the_newest_dispatch_in_either_order() -> None:
+    """A redelivered copy of an older put-back may arrive last; only the newest one counts."""
+    older, newer = result("pending", 1, dispatch=1), result("pending", 1, dispatch=2)
+
+    assert combine(older, newer).dispatch == 2
+    assert combine(newer, older).dispatch == 2
+
+
+def test_a_put_back_overtaken_by_a_final_status_has_no_dispatch() -> None:
+    assert (
+        combine(result("pending", 1, dispatch=3), result("sent", 2, sent_at=SENT_AT)).dispatch
+        is None
+    )
+
+
 def test_merge_keeps_one_result_per_id_and_columns_sort_by_id() -> None:
     results = [result("sent", 1, message_id=9, sent_at=SENT_AT), result("queued", 2, "503")]
 

@@ -1,11 +1,11 @@
 """Writes to messages that more than one resource makes."""
 
-from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.models import MailingZone, Message
+from shared.models import Message
 from shared.statuses import MessageStatus
+from shared.zone_wakes import wake_zones
 
 
 async def cancel_pending(session: AsyncSession, which: ColumnElement[bool]) -> int:
@@ -40,7 +40,8 @@ async def move_zone(session: AsyncSession, client_id: int, timezone: str) -> int
 
     The planner dispatches windowed messages zone by zone, so each moved message's new zone
     is made due at once: it may be open now, or open sooner than the old one. Queued ones are
-    left alone; the sender reads the client's zone as it is when it checks the window.
+    left alone: the sender checks the window in the client's zone as it is then, and one it
+    puts back is moved by the status service.
     Rows are locked in id order first, for the reason :func:`cancel_pending` gives.
     """
     locked = (
@@ -60,16 +61,5 @@ async def move_zone(session: AsyncSession, client_id: int, timezone: str) -> int
         .returning(Message.mailing_id)
     )
     of_mailings = list(moved.scalars())
-    if of_mailings:
-        zones = [
-            {"mailing_id": m, "timezone": timezone, "wake_at": func.now()}
-            for m in sorted(set(of_mailings))
-        ]
-        upsert = insert(MailingZone).values(zones)
-        await session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[MailingZone.mailing_id, MailingZone.timezone],
-                set_={"wake_at": upsert.excluded.wake_at},
-            )
-        )
+    await wake_zones(session, ((mailing_id, timezone) for mailing_id in of_mailings))
     return len(of_mailings)
