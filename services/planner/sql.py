@@ -4,6 +4,7 @@ Several planners may run at once, so every claim takes row locks with ``SKIP LOC
 replica's rows are left to it) and every lock is transaction-scoped. Message rows are locked in
 id order, as the status writer and the API lock them, and each multi-row message write is one
 statement: the counter triggers then lock ``mailing_counts`` rows once, in mailing order.
+``mailing_zones`` rows come last, after the counters (see :mod:`shared.zone_wakes`).
 Mailing rows are locked ``FOR NO KEY UPDATE``, which still lets messages that reference them be
 inserted (their foreign-key check takes ``FOR KEY SHARE``).
 """
