@@ -137,20 +137,39 @@ ORDER BY z.wake_at, z.mailing_id, z.timezone
 LIMIT :limit
 """)
 
-# Zones of mailings that finished, were cancelled or passed end_at: nothing is dispatched there
-# any more, and leaving them due would make every tick read them again.
+# Zones of mailings that finished or were cancelled: nothing is dispatched there any more, and
+# leaving them due would make every tick read them again. Picked in key order, and rows someone
+# else holds are left for a later tick, so this never waits in a lock order of its own.
 RETIRE_ZONES = text("""
+WITH picked AS MATERIALIZED (
+    SELECT z.mailing_id, z.timezone FROM mailing_zones AS z
+    JOIN mailings AS m ON m.id = z.mailing_id
+    WHERE z.wake_at <= :now AND m.status <> 'running'
+    ORDER BY z.mailing_id, z.timezone
+    FOR UPDATE OF z SKIP LOCKED
+)
 UPDATE mailing_zones AS z SET wake_at = NULL
-FROM mailings AS m
-WHERE m.id = z.mailing_id AND z.wake_at <= :now AND (m.status <> 'running' OR m.end_at <= :now)
+FROM picked WHERE z.mailing_id = picked.mailing_id AND z.timezone = picked.timezone
 """)
 
-# Only for the version the visit read: a wake-up since then (shared.zone_wakes) wins, and the
-# zone stays due. Two planners visiting one zone claim disjoint messages (SKIP LOCKED) and
-# decide the same sleep.
+# A sleep applies only for the version the visit read: a wake-up since then (shared.zone_wakes)
+# wins, and the zone stays due.
 SLEEP_ZONE = text("""
 UPDATE mailing_zones SET wake_at = :wake_at
 WHERE mailing_id = :mailing_id AND timezone = :timezone AND version = :version
+""")
+
+# An open zone sleeps until its window closes, and an expired one for good, only once none of
+# its messages is pending. Two planners visiting one zone claim disjoint batches (SKIP LOCKED);
+# the rows one of them claimed still read as pending to the other until it commits, so if it
+# rolls back (a failed publish, a crash) the zone is still due and they are claimed again.
+SLEEP_ZONE_IF_EMPTY = text("""
+UPDATE mailing_zones SET wake_at = :wake_at
+WHERE mailing_id = :mailing_id AND timezone = :timezone AND version = :version
+  AND NOT EXISTS (
+      SELECT 1 FROM messages
+      WHERE mailing_id = :mailing_id AND timezone = :timezone AND status = 'pending'
+  )
 """)
 
 EXPIRE_ZONE = text("""

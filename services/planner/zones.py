@@ -10,7 +10,8 @@ scanning every pending message on every tick. A visit to a due zone:
 - next opening at or after the mailing's ``end_at``: the zone's pending messages expire.
 
 A sleep is written last, in the transaction that claimed the batch (or expired the messages),
-and only for the zone version the visit read. A wake-up that lands meanwhile (the audience
+only for the zone version the visit read, and, but for a closed window, only once no message
+of the zone is left pending. A wake-up that lands meanwhile (the audience
 being materialised, a client moving zone, a sender putting a message back; see
 :mod:`shared.zone_wakes`) bumps the version, so the sleep does not apply and the zone is
 visited again; and a planner dying before the commit leaves the zone due, not asleep with
@@ -20,6 +21,7 @@ its messages unsent until the window closes.
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import TextClause
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from structlog.contextvars import bound_contextvars
 
@@ -58,7 +60,7 @@ class Visit:
 async def due_zones(engine: AsyncEngine, now: datetime, limit: int) -> list[Zone]:
     """Up to ``limit`` zones whose wake-up has come, most overdue first.
 
-    Zones of mailings that can send no more are retired first, so they are not read again.
+    Zones of finished and cancelled mailings are retired first, so they are not read again.
     """
     async with engine.begin() as connection:
         await connection.execute(sql.RETIRE_ZONES, {"now": now})
@@ -104,7 +106,7 @@ async def _dispatch(
         )
         more = batch.failed > 0 or batch.published == batch_size
         if not more:
-            await _sleep(connection, zone, closing)
+            await _sleep(connection, zone, closing, sql.SLEEP_ZONE_IF_EMPTY)
     return Visit(published=batch.published, more=more, broker_failed=batch.failed > 0)
 
 
@@ -121,17 +123,22 @@ async def _expire(engine: AsyncEngine, zone: Zone, limit: int) -> Visit:
         expired = int(getattr(result, "rowcount", 0))
         more = expired == limit
         if not more:
-            await _sleep(connection, zone, None)
+            await _sleep(connection, zone, None, sql.SLEEP_ZONE_IF_EMPTY)
     if expired:
         log.warning("messages.expired", count=expired, reason=WINDOW_NEVER_OPENS)
     return Visit(expired=expired, more=more)
 
 
-async def _sleep(connection: AsyncConnection, zone: Zone, wake_at: datetime | None) -> None:
+async def _sleep(
+    connection: AsyncConnection,
+    zone: Zone,
+    wake_at: datetime | None,
+    statement: TextClause = sql.SLEEP_ZONE,
+) -> None:
     params = {
         "mailing_id": zone.mailing_id,
         "timezone": zone.timezone,
         "version": zone.version,
         "wake_at": wake_at,
     }
-    await connection.execute(sql.SLEEP_ZONE, params)
+    await connection.execute(statement, params)

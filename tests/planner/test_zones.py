@@ -338,6 +338,33 @@ async def test_zones_of_a_cancelled_mailing_are_retired_and_its_put_back_message
     assert {row.status for row in await messages(engine, mailing_id)} == {MessageStatus.CANCELLED}
 
 
+async def test_a_zone_stays_due_while_another_planner_holds_some_of_its_messages(
+    engine: AsyncEngine,
+) -> None:
+    """Another replica claimed a message and may yet roll back (a failed publish, a crash):
+    this planner's short batch must not put the zone to sleep until the window closes."""
+    await add_zoned_clients(engine, ["UTC", "UTC"])
+    mailing_id = await add_windowed_mailing(engine, "09:00", "21:00")
+    clock = Clock(at("2027-07-01T10:00:00+00:00"))
+    await tick(planner_at(engine, RecordingPublisher(), Clock(at("2027-07-01T08:00:00+00:00"))))
+    first, second = (row.id for row in await messages(engine, mailing_id))
+    publisher = RecordingPublisher()
+    planner = planner_at(engine, publisher, clock)
+
+    async with engine.connect() as other_replica:
+        await other_replica.execute(
+            text("SELECT id FROM messages WHERE id = :id FOR UPDATE"), {"id": first}
+        )
+        await tick(planner)
+        while_held = list(publisher.ids), await zones(engine, mailing_id)
+        await other_replica.rollback()
+    await tick(planner)
+
+    assert while_held == ([second], {"UTC": at("2027-07-01T09:00:00+00:00")})
+    assert sorted(publisher.ids) == [first, second]
+    assert await zones(engine, mailing_id) == {"UTC": at("2027-07-01T21:00:00+00:00")}
+
+
 def test_the_clock_of_these_tests_is_after_the_database_clock() -> None:
     # The zone rows are woken with the database's now(); the tests' instants must be later.
     assert at("2027-03-27T21:30:00+00:00") > datetime.now(UTC) + timedelta(days=1)
