@@ -96,7 +96,10 @@ async def _consume(
     await topology.declare(channel)
     consumers = []
     for name in CONSUMED:
-        queue = await channel.get_queue(name, ensure=False)
+        # The instance topology.declare registered, not a new one from get_queue: a robust
+        # channel restores consumers after a broker restart only on queues it declared itself,
+        # and a consumer on another instance is silently gone (seen in tests/faults).
+        queue = await channel.declare_queue(name, passive=True)
 
         async def on_delivery(delivery: AbstractIncomingMessage, queue_name: str = name) -> None:
             batcher.add(queue_name, delivery)
