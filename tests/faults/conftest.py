@@ -1,0 +1,59 @@
+"""Each fault scenario runs a stack of its own: a fault must not leak into the next scenario."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from tests.e2e.helpers import Api, Stub
+from tests.e2e.stack import API_TOKEN, Shape, Stack, running_stack
+
+HTTP_TIMEOUT_S = 10.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/faults/" in item.nodeid:
+            item.add_marker(pytest.mark.faults)
+
+
+@dataclass
+class Scene:
+    """A running stack and the handles a scenario drives it with."""
+
+    stack: Stack
+    api: Api
+    stub: Stub
+    engine: AsyncEngine
+
+
+Staging = Callable[[Shape], AbstractAsyncContextManager[Scene]]
+
+
+@pytest.fixture
+def staged(tmp_path: Path) -> Staging:
+    """``async with staged(Shape(...)) as scene``: a stack of that shape for this test."""
+
+    @asynccontextmanager
+    async def stage(shape: Shape) -> AsyncIterator[Scene]:
+        async with running_stack(shape, tmp_path) as stack:
+            engine = create_async_engine(stack.database_url)
+            auth = {"Authorization": f"Bearer {API_TOKEN}"}
+            try:
+                async with (
+                    httpx.AsyncClient(
+                        base_url=stack.api_url, headers=auth, timeout=HTTP_TIMEOUT_S
+                    ) as api_client,
+                    httpx.AsyncClient(
+                        base_url=stack.stub_url, timeout=HTTP_TIMEOUT_S
+                    ) as stub_client,
+                ):
+                    yield Scene(stack, Api(api_client), Stub(stub_client), engine)
+            finally:
+                await engine.dispose()
+
+    return stage

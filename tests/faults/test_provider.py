@@ -1,0 +1,62 @@
+"""The provider down for 30 s, or refusing our token for a while: every message is sent once
+it is back, with its one msgId, and a refused token does not burn through the queue."""
+
+import asyncio
+import time
+
+from tests.e2e.helpers import seed
+from tests.e2e.stack import Shape
+from tests.faults.checks import judge, report, tracebacks
+from tests.faults.conftest import Staging
+
+CLIENTS = 500
+DOWN_S = 30.0
+REFUSED_S = 10.0
+SETTLE_S = 150.0
+PREFETCH = 50
+SHAPE = Shape(senders=2, settings={"MAILER_SENDER_PREFETCH": str(PREFETCH)})
+
+
+async def test_the_provider_down_for_30_s(staged: Staging) -> None:
+    async with staged(SHAPE) as scene:
+        await scene.stub.behave(error_rate=1.0, error_status=503)
+        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
+        mailing_id = (await scene.api.create_mailing(run_id))["id"]
+        await asyncio.sleep(DOWN_S)
+        await scene.stub.behave(error_rate=0.0)
+        back_at = time.time()
+
+        mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
+        figures = await judge(scene, mailing_id, run_id, back_at)
+        journal = await scene.stub.journal()
+        errors = tracebacks(scene, "sender-1", "sender-2", "status", "planner")
+
+    report("provider down (503) for 30 s", figures)
+    assert mailing["stats"]["by_status"]["sent"] == CLIENTS
+    assert figures.lost == figures.duplicate_successes == 0
+    assert sum(entry["outcome"] == "503" for entry in journal) >= CLIENTS, "it really was down"
+    assert errors == [], "an expected fault is no traceback"
+
+
+async def test_the_provider_refusing_the_token_for_a_while(staged: Staging) -> None:
+    async with staged(SHAPE) as scene:
+        token = scene.stack.plan.services[0].env["MAILER_STUB_TOKEN"]
+        await scene.stub.behave(token="a-token-the-senders-do-not-have")
+        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
+        mailing_id = (await scene.api.create_mailing(run_id))["id"]
+        await asyncio.sleep(REFUSED_S)
+        await scene.stub.behave(token=token)
+        back_at = time.time()
+
+        mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
+        figures = await judge(scene, mailing_id, run_id, back_at)
+        journal = await scene.stub.journal()
+        logged = "\n".join(scene.stack.lines)
+
+    refused = sum(entry["outcome"] == "unauthorized" for entry in journal)
+    report("provider refusing the token (401) for 10 s", figures)
+    print(f"faults | unauthorized requests during the refusal: {refused}")
+    assert mailing["stats"]["by_status"]["sent"] == CLIENTS
+    assert figures.lost == figures.duplicate_successes == 0
+    assert 0 < refused <= 2 * 2 * PREFETCH, "the senders backed off instead of burning the queue"
+    assert token not in logged
