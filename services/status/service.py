@@ -94,7 +94,7 @@ async def _consume(
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=prefetch)
     await topology.declare(channel)
-    consumers = []
+    consumers: list[tuple[AbstractQueue, str]] = []
     for name in CONSUMED:
         # The instance topology.declare registered, not a new one from get_queue: a robust
         # channel restores consumers after a broker restart only on queues it declared itself,
