@@ -1,6 +1,7 @@
 """RabbitMQ stopped and started again while senders send: consumers come back, nothing is lost."""
 
 import asyncio
+import shutil
 import subprocess
 import time
 
@@ -16,10 +17,29 @@ OUTAGE_S = 5.0
 BACK_WITHIN_S = 30.0  # the issue's bound for consumers to return after a restart
 SETTLE_S = 120.0
 SHAPE = Shape(senders=2, settings={"MAILER_SENDER_PREFETCH": "50"})
+NODE_BOOT_S = 90.0
 
 
 def rabbitmqctl(*arguments: str) -> None:
     subprocess.run([_rabbitmqctl(), *arguments], check=True, capture_output=True, timeout=120)
+
+
+def start_rabbitmq_node() -> None:
+    """Start the stopped node as .ci/run does, and return once it has booted."""
+    server = shutil.which("rabbitmq-server") or shutil.which(
+        "rabbitmq-server", path="/usr/sbin:/sbin"
+    )
+    assert server, "rabbitmq-server not found: this scenario restarts the local broker"
+    subprocess.run([server, "-detached"], check=True, capture_output=True, timeout=60)
+    deadline = time.monotonic() + NODE_BOOT_S
+    while True:
+        booted = subprocess.run(
+            [_rabbitmqctl(), "await_startup"], capture_output=True, timeout=NODE_BOOT_S
+        )
+        if booted.returncode == 0:
+            return
+        assert time.monotonic() < deadline, "RabbitMQ did not come back"
+        time.sleep(1)
 
 
 async def test_rabbitmq_app_restarted_while_senders_send(staged: Staging) -> None:
@@ -50,4 +70,44 @@ async def test_rabbitmq_app_restarted_while_senders_send(staged: Staging) -> Non
     assert figures.lost == 0
     # Deliveries unacked when the broker went away come again: at most the senders' prefetch.
     assert figures.duplicate_successes <= 2 * 50
+    assert left == 0
+
+
+async def test_rabbitmq_node_stopped_and_started_while_the_planner_dispatches(
+    staged: Staging,
+) -> None:
+    shape = Shape(
+        senders=2,
+        settings={
+            "MAILER_SENDER_PREFETCH": "50",
+            "MAILER_PLANNER_DISPATCH_BATCH_SIZE": "100",
+            "MAILER_PLANNER_BATCHES_PER_TICK": "1",
+        },
+    )
+    async with staged(shape) as scene:
+        await scene.stub.behave(latency_ms=50)
+        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
+        mailing_id = (await scene.api.create_mailing(run_id))["id"]
+        await eventually(scene.stub.summary, lambda summary: summary["requests"] >= 100, 60)
+
+        rabbitmqctl("stop")
+        try:
+            await asyncio.sleep(OUTAGE_S)
+        finally:
+            start_rabbitmq_node()
+        back_at = time.time()
+        before = (await scene.stub.summary())["successes"]
+        resumed = await eventually(
+            scene.stub.summary, lambda summary: summary["successes"] > before, BACK_WITHIN_S
+        )
+        mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
+        figures = await judge(scene, mailing_id, run_id, back_at)
+        left = await work_in_broker(scene.stack.vhost_url)
+
+    report("RabbitMQ node stopped and started while dispatching", figures)
+    assert resumed["successes"] > before
+    assert mailing["stats"]["by_status"]["sent"] == CLIENTS
+    assert figures.lost == 0
+    # In flight at the senders, plus one dispatch batch published but not marked queued.
+    assert figures.duplicate_successes <= 2 * 50 + 100
     assert left == 0

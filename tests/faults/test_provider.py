@@ -60,3 +60,27 @@ async def test_the_provider_refusing_the_token_for_a_while(staged: Staging) -> N
     assert figures.lost == figures.duplicate_successes == 0
     assert 0 < refused <= 2 * 2 * PREFETCH, "the senders backed off instead of burning the queue"
     assert token not in logged
+
+
+async def test_the_provider_answering_garbage_or_hanging(staged: Staging) -> None:
+    shape = Shape(
+        senders=2,
+        settings={"MAILER_SENDER_PREFETCH": str(PREFETCH), "MAILER_SENDER_REQUEST_TIMEOUT_S": "1"},
+    )
+    async with staged(shape) as scene:
+        # Non-JSON, {} and {"code": 1} answers, and requests never answered.
+        await scene.stub.behave(malformed_rate=0.3, hang_rate=0.1)
+        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
+        mailing_id = (await scene.api.create_mailing(run_id))["id"]
+
+        mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
+        figures = await judge(scene, mailing_id, run_id)
+        journal = await scene.stub.journal()
+        errors = tracebacks(scene, "sender-1", "sender-2", "status", "planner")
+
+    outcomes = {entry["outcome"] for entry in journal}
+    report("provider answering garbage (30 %) and hanging (10 %)", figures)
+    assert {"not-json", "empty-object", "code-1", "hang"} <= outcomes
+    assert mailing["stats"]["by_status"]["sent"] == CLIENTS
+    assert figures.lost == figures.duplicate_successes == 0
+    assert errors == []
