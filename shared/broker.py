@@ -25,6 +25,17 @@ class BrokerError(SharedError):
     """A publish was not confirmed, was returned as unroutable, or the broker is unreachable."""
 
 
+def cancelled_by_broker() -> bool:
+    """Whether a ``CancelledError`` just caught is the broker's doing, not this task's.
+
+    aiormq cancels the future of every frame in flight when the connection closes under it (a
+    broker restart, a reset), so a publish or an ack then raises ``CancelledError`` although
+    nobody cancelled the task. A task that is itself being cancelled (a stop) must still stop.
+    """
+    task = asyncio.current_task()
+    return task is None or not task.cancelling()
+
+
 async def connect(url: str) -> AbstractRobustConnection:
     """A connection that reconnects by itself after a broker restart."""
     try:
@@ -71,6 +82,10 @@ class Publisher:
         except (AMQPError, OSError, RuntimeError) as exc:
             # RuntimeError: aio-pika's "channel closed" while the robust connection recovers.
             raise BrokerError(f"broker unavailable: {type(exc).__name__}") from exc
+        except asyncio.CancelledError as exc:
+            if not cancelled_by_broker():
+                raise
+            raise BrokerError("broker unavailable: the connection closed mid-publish") from exc
 
     async def publish_many(
         self, exchange: str, routing_key: str, bodies: Iterable[BaseModel]

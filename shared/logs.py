@@ -6,12 +6,14 @@ bound with :func:`bind_ids` (context variables), so every line of one request or
 carries them without passing them around.
 """
 
+import asyncio
 import logging
 import sys
 from collections.abc import Iterable
 from typing import Any
 
 import structlog
+from aiormq.exceptions import AMQPConnectionError, ConnectionClosed
 from structlog.typing import EventDict, Processor
 
 REDACTED = "[redacted]"
@@ -57,6 +59,31 @@ class SecretRedactor:
         return text
 
 
+class ConnectionLossFilter(logging.Filter):
+    """Logs a lost broker connection as the expected trouble it is: WARNING, no traceback.
+
+    When RabbitMQ restarts, aiormq fails every frame in flight and FastStream cancels the
+    handlers waiting on them; both libraries then log each one with a full traceback at ERROR,
+    dozens of lines per message in flight. The connection comes back by itself and the
+    messages are delivered again, so one line each, without the traceback, says all of it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and _is_connection_loss(record.exc_info[1]):
+            record.exc_info, record.exc_text = None, None
+            if record.levelno > logging.WARNING:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _is_connection_loss(error: BaseException | None) -> bool:
+    if isinstance(error, (AMQPConnectionError, ConnectionClosed)):
+        return True
+    # A task cancelled by aiormq for a closed connection carries the reason; a plain task
+    # cancellation (a stop) carries none and keeps its traceback.
+    return isinstance(error, asyncio.CancelledError) and "connection" in str(error).lower()
+
+
 def _drop_color_message(_logger: Any, _method: str, event: EventDict) -> EventDict:
     # uvicorn adds a copy of its message with ANSI colour codes for its own formatter.
     event.pop("color_message", None)
@@ -91,6 +118,7 @@ def configure_logging(
     )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(ConnectionLossFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,5 +1,6 @@
 """The FastStream subscriber on the work queue: parse, process, then ack, nack or reject."""
 
+import asyncio
 from collections.abc import Awaitable
 
 from aio_pika.exceptions import AMQPError
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 
 from services.sender.worker import Sender
 from shared import topology
-from shared.broker import BrokerError
+from shared.broker import BrokerError, cancelled_by_broker
 from shared.logs import bind_ids, clear_ids, get_logger
 from shared.messages import Work
 
@@ -71,3 +72,7 @@ async def _settle(action: Awaitable[None]) -> None:
         await action
     except (AMQPError, RuntimeError, OSError) as exc:
         log.warning("work.settle_failed", error=type(exc).__name__)
+    except asyncio.CancelledError:
+        if not cancelled_by_broker():
+            raise
+        log.warning("work.settle_failed", error="connection closed")

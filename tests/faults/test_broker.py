@@ -8,7 +8,7 @@ import time
 from tests.conftest import _rabbitmqctl
 from tests.e2e.helpers import seed, work_in_broker
 from tests.e2e.stack import Shape
-from tests.faults.checks import judge, report
+from tests.faults.checks import judge, report, tracebacks
 from tests.faults.conftest import Staging
 from tests.waiting import eventually
 
@@ -63,6 +63,7 @@ async def test_rabbitmq_app_restarted_while_senders_send(staged: Staging) -> Non
         mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
         figures = await judge(scene, mailing_id, run_id, back_at)
         left = await work_in_broker(scene.stack.vhost_url)
+        errors = tracebacks(scene, "sender-1", "sender-2", "status", "planner")
 
     report("RabbitMQ stop_app / start_app while sending", figures)
     assert resumed["successes"] > before
@@ -71,6 +72,7 @@ async def test_rabbitmq_app_restarted_while_senders_send(staged: Staging) -> Non
     # Deliveries unacked when the broker went away come again: at most the senders' prefetch.
     assert figures.duplicate_successes <= 2 * 50
     assert left == 0
+    assert errors == [], "a broker restart is an expected fault: no traceback"
 
 
 async def test_rabbitmq_node_stopped_and_started_while_the_planner_dispatches(
@@ -103,6 +105,7 @@ async def test_rabbitmq_node_stopped_and_started_while_the_planner_dispatches(
         mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
         figures = await judge(scene, mailing_id, run_id, back_at)
         left = await work_in_broker(scene.stack.vhost_url)
+        errors = tracebacks(scene, "sender-1", "sender-2", "status", "planner")
 
     report("RabbitMQ node stopped and started while dispatching", figures)
     assert resumed["successes"] > before
@@ -111,3 +114,4 @@ async def test_rabbitmq_node_stopped_and_started_while_the_planner_dispatches(
     # In flight at the senders, plus one dispatch batch published but not marked queued.
     assert figures.duplicate_successes <= 2 * 50 + 100
     assert left == 0
+    assert errors == [], "a broker restart is an expected fault: no traceback"

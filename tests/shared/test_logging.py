@@ -1,5 +1,6 @@
 """Structured logs: tokens never reach them, bound ids always do (SPEC §4, §7)."""
 
+import asyncio
 import io
 import json
 import logging
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+from aiormq.exceptions import ConnectionClosed
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
@@ -249,3 +251,34 @@ async def test_request_that_raises_is_answered_counted_and_logged(
     assert _requests_counted((await client.get("/metrics")).text, **labels) == before + 1
     done = _one(_records(stream), "request.done")
     assert (done["path"], done["status"]) == ("/boom", 500)
+
+
+def _logged_error(error: BaseException) -> dict[str, Any]:
+    """What one library record at ERROR with ``error`` attached becomes."""
+    stream = io.StringIO()
+    with _logging_to(stream):
+        try:
+            raise error
+        except BaseException:
+            logging.getLogger("services.sender.faststream").exception("handler failed")
+    [line] = stream.getvalue().splitlines()
+    found: dict[str, Any] = json.loads(line)
+    return found
+
+
+def test_a_lost_broker_connection_is_a_warning_without_a_traceback() -> None:
+    """aiormq cancels frames in flight when RabbitMQ restarts: expected, so no traceback."""
+    for error in (
+        asyncio.CancelledError("Server connection reset: ConnectionResetError(104)"),
+        ConnectionClosed(320, "CONNECTION_FORCED - broker forced connection closure"),
+    ):
+        event = _logged_error(error)
+        assert event["level"] == "warning"
+        assert "exception" not in event
+
+
+def test_an_unexpected_error_keeps_its_traceback() -> None:
+    for error in (ValueError("a bug"), asyncio.CancelledError()):
+        event = _logged_error(error)
+        assert event["level"] == "error"
+        assert "Traceback" in event["exception"]
