@@ -2,10 +2,15 @@
 
 import time
 
+import pytest
+
 from services.stack.up import SENDER_LAYER
 from tests.e2e.helpers import Api, Stub, instant, seed, successes, work_in_broker
 from tests.e2e.stack import Stack
 from tests.waiting import eventually
+
+# Also one of the fault scenarios (a cancel mid-mailing, a sender started after it).
+pytestmark = pytest.mark.faults
 
 CLIENTS = 600
 CANCEL_BOUND_S = 2.0  # SPEC §3: every sender replica honours a cancel within 2 s
