@@ -50,9 +50,15 @@ def database_url() -> Iterator[str]:
     asyncio.run(drop_database(ADMIN_URL, name))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault scenarios last: they restart the machine's PostgreSQL and RabbitMQ."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/faults/"))
+
+
 @pytest.fixture(scope="session")
 async def database_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(database_url)
+    # Pre-ping: a connection the fault suite's PostgreSQL restart closed is replaced, not used.
+    engine = create_async_engine(database_url, pool_pre_ping=True)
     yield engine
     await engine.dispose()
 

@@ -1,16 +1,18 @@
 """Each fault scenario runs a stack of its own: a fault must not leak into the next scenario."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from tests.e2e.helpers import Api, Stub
+from tests.e2e.helpers import Api, Stub, seed
 from tests.e2e.stack import API_TOKEN, Shape, Stack, running_stack
+from tests.waiting import eventually
 
 HTTP_TIMEOUT_S = 10.0
 
@@ -29,6 +31,21 @@ class Scene:
     api: Api
     stub: Stub
     engine: AsyncEngine
+
+    async def mailing_under_way(
+        self, clients: int, *, behaviour: Mapping[str, Any] | None = None, **reached: int
+    ) -> tuple[str, int]:
+        """A mailing to ``clients`` new clients, with the stub behaving as ``behaviour``; once
+        the stub's summary has reached ``reached`` (``successes=300``). Its run id and id."""
+        if behaviour:
+            await self.stub.behave(**behaviour)
+        run_id, _ = await seed(self.stack.database_url, clients)
+        mailing_id = (await self.api.create_mailing(run_id))["id"]
+        for figure, at_least in reached.items():
+            await eventually(
+                self.stub.summary, lambda found, f=figure, n=at_least: found[f] >= n, 60
+            )
+        return run_id, mailing_id
 
 
 Staging = Callable[[Shape], AbstractAsyncContextManager[Scene]]

@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from tests.conftest import _rabbitmqctl
-from tests.e2e.helpers import seed, work_in_broker
+from tests.e2e.helpers import work_in_broker
 from tests.e2e.stack import Shape
 from tests.faults.checks import judge, report, tracebacks
 from tests.faults.conftest import Staging
@@ -44,10 +44,9 @@ def start_rabbitmq_node() -> None:
 
 async def test_rabbitmq_app_restarted_while_senders_send(staged: Staging) -> None:
     async with staged(SHAPE) as scene:
-        await scene.stub.behave(latency_ms=50)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
-        await eventually(scene.stub.summary, lambda summary: summary["successes"] >= 300, 60)
+        run_id, mailing_id = await scene.mailing_under_way(
+            CLIENTS, behaviour={"latency_ms": 50}, successes=300
+        )
 
         rabbitmqctl("stop_app")
         try:
@@ -87,10 +86,9 @@ async def test_rabbitmq_node_stopped_and_started_while_the_planner_dispatches(
         },
     )
     async with staged(shape) as scene:
-        await scene.stub.behave(latency_ms=50)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
-        await eventually(scene.stub.summary, lambda summary: summary["requests"] >= 100, 60)
+        run_id, mailing_id = await scene.mailing_under_way(
+            CLIENTS, behaviour={"latency_ms": 50}, requests=100
+        )
 
         rabbitmqctl("stop")
         try:

@@ -4,7 +4,7 @@ Every sender honours it within 2 s (SPEC §3), and nothing is sent at or after e
 import time
 from datetime import UTC, datetime, timedelta
 
-from tests.e2e.helpers import instant, seed, work_in_broker
+from tests.e2e.helpers import instant, work_in_broker
 from tests.e2e.stack import Shape
 from tests.faults.checks import judge, report
 from tests.faults.conftest import Staging
@@ -19,10 +19,7 @@ SLOW = {"latency_ms": 100}
 
 async def test_end_at_moved_closer_mid_mailing(staged: Staging) -> None:
     async with staged(SHAPE) as scene:
-        await scene.stub.behave(**SLOW)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
-        await eventually(scene.stub.summary, lambda summary: summary["successes"] >= 200, 60)
+        run_id, mailing_id = await scene.mailing_under_way(CLIENTS, behaviour=SLOW, successes=200)
 
         end_at = datetime.now(UTC) + timedelta(seconds=3)
         answer = await scene.api.client.patch(
@@ -44,10 +41,7 @@ async def test_end_at_moved_closer_mid_mailing(staged: Staging) -> None:
 
 async def test_a_mailing_deleted_mid_sending(staged: Staging) -> None:
     async with staged(SHAPE) as scene:
-        await scene.stub.behave(**SLOW)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
-        await eventually(scene.stub.summary, lambda summary: summary["successes"] >= 200, 60)
+        _, mailing_id = await scene.mailing_under_way(CLIENTS, behaviour=SLOW, successes=200)
 
         deleted = await scene.api.client.delete(f"/api/v1/mailings/{mailing_id}")
         deleted_at = time.time()

@@ -6,7 +6,6 @@ import time
 from sqlalchemy import text
 
 from services.stack.up import FRONT_LAYER, SENDER_LAYER, STATUS_LAYER
-from tests.e2e.helpers import seed
 from tests.e2e.stack import Shape, Stack
 from tests.faults.checks import judge, report, tracebacks
 from tests.faults.conftest import Scene, Staging
@@ -38,10 +37,7 @@ async def materialised(scene: Scene, mailing_id: int) -> tuple[int, bool]:
 
 async def test_a_sender_killed_with_requests_in_flight(staged: Staging) -> None:
     async with staged(SHAPE) as scene:
-        await scene.stub.behave(**SLOW)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
-        await eventually(scene.stub.summary, lambda summary: summary["successes"] >= 300, 60)
+        run_id, mailing_id = await scene.mailing_under_way(CLIENTS, behaviour=SLOW, successes=300)
 
         kill(scene.stack, "sender-1")
         killed_at = time.time()
@@ -65,10 +61,7 @@ async def test_a_sender_killed_with_requests_in_flight(staged: Staging) -> None:
 
 async def test_the_status_service_killed_with_results_unwritten(staged: Staging) -> None:
     async with staged(SHAPE) as scene:
-        await scene.stub.behave(**SLOW)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
-        await eventually(scene.stub.summary, lambda summary: summary["successes"] >= 300, 60)
+        run_id, mailing_id = await scene.mailing_under_way(CLIENTS, behaviour=SLOW, successes=300)
 
         kill(scene.stack, "status")
         await eventually(scene.stub.summary, lambda summary: summary["successes"] >= 800, 60)
@@ -100,8 +93,7 @@ BATCH = 100
 
 async def test_the_planner_killed_while_materialising_the_audience(staged: Staging) -> None:
     async with staged(PLANNER_SHAPE) as scene:
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS * 2)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
+        run_id, mailing_id = await scene.mailing_under_way(CLIENTS * 2)
         midway = await eventually(
             lambda: materialised(scene, mailing_id), lambda found: found[0] > 0, 30, 0.005
         )
@@ -121,10 +113,7 @@ async def test_the_planner_killed_while_materialising_the_audience(staged: Stagi
 
 async def test_the_planner_killed_while_dispatching(staged: Staging) -> None:
     async with staged(PLANNER_SHAPE) as scene:
-        await scene.stub.behave(**SLOW)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
-        await eventually(scene.stub.summary, lambda summary: summary["requests"] >= 200, 60)
+        run_id, mailing_id = await scene.mailing_under_way(CLIENTS, behaviour=SLOW, requests=200)
 
         kill(scene.stack, "planner")
         killed_at = time.time()

@@ -5,7 +5,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.e2e.helpers import seed
 from tests.e2e.stack import Shape
 from tests.faults.checks import judge, report
 from tests.faults.conftest import Scene, Staging
@@ -31,10 +30,9 @@ async def status_of(scene: Scene, path: str) -> int:
 
 async def test_postgresql_restarted_mid_mailing(staged: Staging) -> None:
     async with staged(SHAPE) as scene:
-        await scene.stub.behave(latency_ms=50)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
-        await eventually(scene.stub.summary, lambda summary: summary["successes"] >= 300, 60)
+        run_id, mailing_id = await scene.mailing_under_way(
+            CLIENTS, behaviour={"latency_ms": 50}, successes=300
+        )
 
         restart_postgresql()
         back_at = time.time()

@@ -4,7 +4,7 @@ next to it is delivered in full (SPEC §5 invariant 7)."""
 import aio_pika
 
 from shared import topology
-from tests.e2e.helpers import seed, work_in_broker
+from tests.e2e.helpers import work_in_broker
 from tests.e2e.stack import Shape
 from tests.faults.checks import judge, report
 from tests.faults.conftest import Staging
@@ -43,8 +43,7 @@ async def test_poison_in_the_work_and_results_queues_ends_in_the_poison_queue(
 ) -> None:
     async with staged(Shape(senders=2)) as scene:
         url = scene.stack.vhost_url
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
+        run_id, mailing_id = await scene.mailing_under_way(CLIENTS)
         await publish_raw(url, topology.WORK_EXCHANGE, topology.WORK_ROUTING_KEY, POISON_WORK)
         await publish_raw(
             url, topology.RESULTS_EXCHANGE, topology.RESULTS_ROUTING_KEY, POISON_RESULTS

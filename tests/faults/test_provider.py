@@ -4,7 +4,6 @@ it is back, with its one msgId, and a refused token does not burn through the qu
 import asyncio
 import time
 
-from tests.e2e.helpers import seed
 from tests.e2e.stack import Shape
 from tests.faults.checks import judge, report, tracebacks
 from tests.faults.conftest import Staging
@@ -20,8 +19,7 @@ SHAPE = Shape(senders=2, settings={"MAILER_SENDER_PREFETCH": str(PREFETCH)})
 async def test_the_provider_down_for_30_s(staged: Staging) -> None:
     async with staged(SHAPE) as scene:
         await scene.stub.behave(error_rate=1.0, error_status=503)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
+        run_id, mailing_id = await scene.mailing_under_way(CLIENTS)
         await asyncio.sleep(DOWN_S)
         await scene.stub.behave(error_rate=0.0)
         back_at = time.time()
@@ -42,8 +40,7 @@ async def test_the_provider_refusing_the_token_for_a_while(staged: Staging) -> N
     async with staged(SHAPE) as scene:
         token = scene.stack.plan.services[0].env["MAILER_STUB_TOKEN"]
         await scene.stub.behave(token="a-token-the-senders-do-not-have")
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
+        run_id, mailing_id = await scene.mailing_under_way(CLIENTS)
         await asyncio.sleep(REFUSED_S)
         await scene.stub.behave(token=token)
         back_at = time.time()
@@ -70,8 +67,7 @@ async def test_the_provider_answering_garbage_or_hanging(staged: Staging) -> Non
     async with staged(shape) as scene:
         # Non-JSON, {} and {"code": 1} answers, and requests never answered.
         await scene.stub.behave(malformed_rate=0.3, hang_rate=0.1)
-        run_id, _ = await seed(scene.stack.database_url, CLIENTS)
-        mailing_id = (await scene.api.create_mailing(run_id))["id"]
+        run_id, mailing_id = await scene.mailing_under_way(CLIENTS)
 
         mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
         figures = await judge(scene, mailing_id, run_id)
