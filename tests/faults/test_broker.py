@@ -4,12 +4,15 @@ import asyncio
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from tests.conftest import _rabbitmqctl
 from tests.e2e.helpers import work_in_broker
 from tests.e2e.stack import Shape
-from tests.faults.checks import judge, report, tracebacks
-from tests.faults.conftest import Staging
+from tests.faults.checks import Figures, judge, report, tracebacks
+from tests.faults.conftest import Scene, Staging
 from tests.waiting import eventually
 
 CLIENTS = 1_500
@@ -42,36 +45,69 @@ def start_rabbitmq_node() -> None:
         time.sleep(1)
 
 
+@dataclass(frozen=True)
+class RiddenOut:
+    """How a mailing came through a broker outage."""
+
+    successes_before: int
+    """Successes when the broker was back."""
+    resumed: dict[str, Any]
+    """The stub's summary once a success came after that."""
+    mailing: dict[str, Any]
+    figures: Figures
+    work_left: int
+    tracebacks: list[str]
+
+
+async def ride_out(
+    scene: Scene, run_id: str, mailing_id: int, stop: Callable[[], None], start: Callable[[], None]
+) -> RiddenOut:
+    """Stop the broker with ``stop`` for OUTAGE_S, start it with ``start``, then follow the
+    mailing to its end."""
+    stop()
+    try:
+        await asyncio.sleep(OUTAGE_S)
+    finally:
+        start()
+    back_at = time.time()
+    before = (await scene.stub.summary())["successes"]
+    resumed = await eventually(
+        scene.stub.summary, lambda summary: summary["successes"] > before, BACK_WITHIN_S
+    )
+    mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
+    return RiddenOut(
+        successes_before=before,
+        resumed=resumed,
+        mailing=mailing,
+        figures=await judge(scene, mailing_id, run_id, back_at),
+        work_left=await work_in_broker(scene.stack.vhost_url),
+        tracebacks=tracebacks(scene, "sender-1", "sender-2", "status", "planner"),
+    )
+
+
+def restart_app() -> None:
+    rabbitmqctl("start_app")
+    rabbitmqctl("await_startup")
+
+
 async def test_rabbitmq_app_restarted_while_senders_send(staged: Staging) -> None:
     async with staged(SHAPE) as scene:
         run_id, mailing_id = await scene.mailing_under_way(
             CLIENTS, behaviour={"latency_ms": 50}, successes=300
         )
 
-        rabbitmqctl("stop_app")
-        try:
-            await asyncio.sleep(OUTAGE_S)
-        finally:
-            rabbitmqctl("start_app")
-            rabbitmqctl("await_startup")
-        back_at = time.time()
-        before = (await scene.stub.summary())["successes"]
-        resumed = await eventually(
-            scene.stub.summary, lambda summary: summary["successes"] > before, BACK_WITHIN_S
+        out = await ride_out(
+            scene, run_id, mailing_id, lambda: rabbitmqctl("stop_app"), restart_app
         )
-        mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
-        figures = await judge(scene, mailing_id, run_id, back_at)
-        left = await work_in_broker(scene.stack.vhost_url)
-        errors = tracebacks(scene, "sender-1", "sender-2", "status", "planner")
 
-    report("RabbitMQ stop_app / start_app while sending", figures)
-    assert resumed["successes"] > before
-    assert mailing["stats"]["by_status"]["sent"] == CLIENTS
-    assert figures.lost == 0
+    report("RabbitMQ stop_app / start_app while sending", out.figures)
+    assert out.resumed["successes"] > out.successes_before
+    assert out.mailing["stats"]["by_status"]["sent"] == CLIENTS
+    assert out.figures.lost == 0
     # Deliveries unacked when the broker went away come again: at most the senders' prefetch.
-    assert figures.duplicate_successes <= 2 * 50
-    assert left == 0
-    assert errors == [], "a broker restart is an expected fault: no traceback"
+    assert out.figures.duplicate_successes <= 2 * 50
+    assert out.work_left == 0
+    assert out.tracebacks == [], "a broker restart is an expected fault: no traceback"
 
 
 async def test_rabbitmq_node_stopped_and_started_while_the_planner_dispatches(
@@ -90,26 +126,15 @@ async def test_rabbitmq_node_stopped_and_started_while_the_planner_dispatches(
             CLIENTS, behaviour={"latency_ms": 50}, requests=100
         )
 
-        rabbitmqctl("stop")
-        try:
-            await asyncio.sleep(OUTAGE_S)
-        finally:
-            start_rabbitmq_node()
-        back_at = time.time()
-        before = (await scene.stub.summary())["successes"]
-        resumed = await eventually(
-            scene.stub.summary, lambda summary: summary["successes"] > before, BACK_WITHIN_S
+        out = await ride_out(
+            scene, run_id, mailing_id, lambda: rabbitmqctl("stop"), start_rabbitmq_node
         )
-        mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
-        figures = await judge(scene, mailing_id, run_id, back_at)
-        left = await work_in_broker(scene.stack.vhost_url)
-        errors = tracebacks(scene, "sender-1", "sender-2", "status", "planner")
 
-    report("RabbitMQ node stopped and started while dispatching", figures)
-    assert resumed["successes"] > before
-    assert mailing["stats"]["by_status"]["sent"] == CLIENTS
-    assert figures.lost == 0
+    report("RabbitMQ node stopped and started while dispatching", out.figures)
+    assert out.resumed["successes"] > out.successes_before
+    assert out.mailing["stats"]["by_status"]["sent"] == CLIENTS
+    assert out.figures.lost == 0
     # In flight at the senders, plus one dispatch batch published but not marked queued.
-    assert figures.duplicate_successes <= 2 * 50 + 100
-    assert left == 0
-    assert errors == [], "a broker restart is an expected fault: no traceback"
+    assert out.figures.duplicate_successes <= 2 * 50 + 100
+    assert out.work_left == 0
+    assert out.tracebacks == [], "a broker restart is an expected fault: no traceback"

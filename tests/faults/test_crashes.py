@@ -2,12 +2,13 @@
 work twice (SPEC §5 invariants 4 and 5)."""
 
 import time
+from typing import Any
 
 from sqlalchemy import text
 
 from services.stack.up import FRONT_LAYER, SENDER_LAYER, STATUS_LAYER
 from tests.e2e.stack import Shape, Stack
-from tests.faults.checks import judge, report, tracebacks
+from tests.faults.checks import Figures, judge, report, tracebacks
 from tests.faults.conftest import Scene, Staging
 from tests.waiting import eventually
 
@@ -91,6 +92,17 @@ PLANNER_SHAPE = Shape(
 BATCH = 100
 
 
+async def planner_replaced(scene: Scene, run_id: str, mailing_id: int) -> tuple[Any, Figures]:
+    """Kill the planner, start another, and follow the mailing to its end."""
+    kill(scene.stack, "planner")
+    killed_at = time.time()
+    restarted = await scene.stack.start("planner-2", "planner", FRONT_LAYER)
+    mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
+    figures = await judge(scene, mailing_id, run_id, killed_at)
+    await scene.stack.stop(restarted)
+    return mailing, figures
+
+
 async def test_the_planner_killed_while_materialising_the_audience(staged: Staging) -> None:
     async with staged(PLANNER_SHAPE) as scene:
         run_id, mailing_id = await scene.mailing_under_way(CLIENTS * 2)
@@ -98,12 +110,7 @@ async def test_the_planner_killed_while_materialising_the_audience(staged: Stagi
             lambda: materialised(scene, mailing_id), lambda found: found[0] > 0, 30, 0.005
         )
 
-        kill(scene.stack, "planner")
-        killed_at = time.time()
-        restarted = await scene.stack.start("planner-2", "planner", FRONT_LAYER)
-        mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
-        figures = await judge(scene, mailing_id, run_id, killed_at)
-        await scene.stack.stop(restarted)
+        mailing, figures = await planner_replaced(scene, run_id, mailing_id)
 
     report("planner killed during audience materialisation", figures)
     assert midway[1] is False, "killed before the audience was complete"
@@ -115,12 +122,7 @@ async def test_the_planner_killed_while_dispatching(staged: Staging) -> None:
     async with staged(PLANNER_SHAPE) as scene:
         run_id, mailing_id = await scene.mailing_under_way(CLIENTS, behaviour=SLOW, requests=200)
 
-        kill(scene.stack, "planner")
-        killed_at = time.time()
-        restarted = await scene.stack.start("planner-2", "planner", FRONT_LAYER)
-        mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
-        figures = await judge(scene, mailing_id, run_id, killed_at)
-        await scene.stack.stop(restarted)
+        mailing, figures = await planner_replaced(scene, run_id, mailing_id)
 
     report("planner killed during dispatch", figures)
     assert mailing["stats"]["by_status"]["sent"] == CLIENTS
