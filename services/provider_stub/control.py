@@ -37,7 +37,7 @@ def _script_item(item: str) -> str:
     if not outcomes.is_outcome(item):
         raise ValueError(
             "each item is ok, an HTTP status from 400 to 599, not-json, empty-object, "
-            "code-1, hang or drop"
+            "code-1, code-string-0, hang or drop"
         )
     return item
 

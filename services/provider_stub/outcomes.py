@@ -1,8 +1,10 @@
 """What the stub does with one request, and how that is chosen.
 
 An outcome is named in the script vocabulary of SPEC §4.1: ``ok``, an HTTP status such as
-``503``, ``not-json``, ``empty-object``, ``code-1``, ``hang`` or ``drop``. The journal adds
-``unauthorized`` and ``bad-request`` for requests refused before any outcome applies.
+``503``, ``not-json``, ``empty-object``, ``code-1``, ``hang`` or ``drop``, plus ``code-string-0``
+(``{"code": "0"}``: a provider that quotes its success code, which the contract does not call a
+success). The journal adds ``unauthorized`` and ``bad-request`` for requests refused before any
+outcome applies.
 """
 
 import random
@@ -13,13 +15,14 @@ OK = "ok"
 NOT_JSON = "not-json"
 EMPTY_OBJECT = "empty-object"
 CODE_1 = "code-1"
+CODE_STRING_0 = "code-string-0"
 HANG = "hang"
 DROP = "drop"
 UNAUTHORIZED = "unauthorized"
 BAD_REQUEST = "bad-request"
 
-NAMED = frozenset({OK, NOT_JSON, EMPTY_OBJECT, CODE_1, HANG, DROP})
-MALFORMED = (NOT_JSON, EMPTY_OBJECT, CODE_1)
+NAMED = frozenset({OK, NOT_JSON, EMPTY_OBJECT, CODE_1, CODE_STRING_0, HANG, DROP})
+MALFORMED = (NOT_JSON, EMPTY_OBJECT, CODE_1, CODE_STRING_0)
 # Statuses a script or the error behaviour may answer with; 2xx and 3xx are not errors, and
 # "ok" already is the one success.
 _STATUS = re.compile(r"[45][0-9]{2}")

@@ -68,6 +68,8 @@ def _response(outcome: str) -> web.Response:
         return web.json_response({})
     if outcome == outcomes.CODE_1:
         return web.json_response({"code": 1, "message": "Internal provider error"})
+    if outcome == outcomes.CODE_STRING_0:
+        return web.json_response({"code": "0", "message": "OK"})
     status = outcomes.status_of(outcome) or 500
     return web.json_response({"code": status, "message": "Error"}, status=status)
 

@@ -67,7 +67,7 @@ async def test_the_provider_answering_garbage_or_hanging(staged: Staging) -> Non
         "MAILER_SENDER_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
     }
     async with staged(Shape(senders=2, settings=settings)) as scene:
-        # Non-JSON, {} and {"code": 1} answers, and requests never answered.
+        # Non-JSON, {}, {"code": 1} and {"code": "0"} answers, and requests never answered.
         await scene.stub.behave(malformed_rate=0.2, hang_rate=0.05)
         run_id, mailing_id = await scene.mailing_under_way(CLIENTS)
 
@@ -80,7 +80,7 @@ async def test_the_provider_answering_garbage_or_hanging(staged: Staging) -> Non
     outcomes = {entry["outcome"] for entry in journal}
     by_status = mailing["stats"]["by_status"]
     report("provider answering garbage (20 %) and hanging (5 %)", figures)
-    assert {"not-json", "empty-object", "code-1", "hang"} <= outcomes
+    assert {"not-json", "empty-object", "code-1", "code-string-0", "hang"} <= outcomes
     assert figures.lost == figures.duplicate_successes == 0
     # A message unlucky on every attempt fails once its attempts are spent (one in ~20,000
     # messages at these rates); every other one is sent.

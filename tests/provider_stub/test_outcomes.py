@@ -81,6 +81,18 @@ async def test_code_1_is_200_with_code_1(sender: httpx.AsyncClient, stub: Stub) 
     assert_entry(await stub.only_entry(), outcome="code-1")
 
 
+async def test_code_string_0_is_200_with_the_code_as_a_string(
+    sender: httpx.AsyncClient, stub: Stub
+) -> None:
+    await stub.script(MSG_ID, ["code-string-0"])
+
+    response = await send(sender, MSG_ID)
+
+    assert response.status_code == 200
+    assert response.json()["code"] == "0"
+    assert_entry(await stub.only_entry(), outcome="code-string-0")
+
+
 async def test_drop_closes_the_connection(sender: httpx.AsyncClient, stub: Stub) -> None:
     await stub.script(MSG_ID, ["drop"])
 
