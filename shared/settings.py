@@ -69,6 +69,24 @@ class BrokerSettings(BaseSettings):
     """AMQP URL of RabbitMQ, including the virtual host."""
 
 
+class HealthSettings(BaseSettings):
+    """The ``/healthz`` and ``/readyz`` server of the planner, the senders and the status
+    service (the API serves its own on its port)."""
+
+    model_config = ENV_CONFIG
+
+    health_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port of the health server; unset, none is started (so that several senders can run on
+    one host without choosing a port each)."""
+    health_host: str = "127.0.0.1"
+    """Address the health server listens on; ``0.0.0.0`` for probes from outside the host."""
+    health_check_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    """Longest one readiness check may take; a check without an answer by then fails."""
+    health_consumer_stall_s: float = Field(default=10.0, gt=0)
+    """A consumer counts as lost when messages wait in its queue, it has room for more, and
+    none was delivered for this long. Far above a normal gap, which is milliseconds."""
+
+
 class ApiSettings(BaseSettings):
     """The REST API's own settings."""
 
