@@ -66,6 +66,7 @@ class Batcher:
         self._interval_s = flush_interval_s
         self._retry_max_s = retry_max_s
         self._buffer: list[_Entry] = []
+        self._writing: list[_Entry] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._database_down = False
@@ -77,6 +78,10 @@ class Batcher:
         self.counters.received += 1
         if len(self._buffer) == 1 or len(self._buffer) >= self._batch_size:
             self._wake.set()
+
+    def held(self, queue: str) -> int:
+        """Deliveries from ``queue`` buffered or being written: received and not yet settled."""
+        return sum(entry.queue == queue for entry in (*self._buffer, *self._writing))
 
     def stop(self) -> None:
         """Write what is buffered at once, then let :meth:`run` return."""
@@ -91,7 +96,11 @@ class Batcher:
             del self._buffer[: self._batch_size]
             if not batch:
                 return  # stopping, and nothing left
-            await self._flush_safely(batch)
+            self._writing = batch
+            try:
+                await self._flush_safely(batch)
+            finally:
+                self._writing = []
 
     async def _until_due(self) -> None:
         while not self._stopping.is_set() and len(self._buffer) < self._batch_size:

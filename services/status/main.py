@@ -9,6 +9,7 @@ from shared.runtime import stop_on_signals
 from shared.settings import (
     BrokerSettings,
     DatabaseSettings,
+    HealthSettings,
     LogSettings,
     load_settings,
     secret_values,
@@ -20,18 +21,22 @@ def run() -> None:
     status = load_settings(StatusSettings)
     database = load_settings(DatabaseSettings)
     broker = load_settings(BrokerSettings)
+    health = load_settings(HealthSettings)
     logs = load_settings(LogSettings)
     configure_logging(
         level=logs.log_level, log_format=logs.log_format, secrets=secret_values(database, broker)
     )
-    asyncio.run(_serve(status, database, broker))
+    asyncio.run(_serve(status, database, broker, health))
 
 
 async def _serve(
-    status: StatusSettings, database: DatabaseSettings, broker: BrokerSettings
+    status: StatusSettings,
+    database: DatabaseSettings,
+    broker: BrokerSettings,
+    health: HealthSettings,
 ) -> None:
     stop = stop_on_signals()
-    service = await start(status, database, broker)
+    service = await start(status, database, broker, health)
     stopped = asyncio.create_task(stop.wait())
     # The flusher only ends on a stop; if it ends before one, something is badly wrong and the
     # process should exit rather than consume without writing.

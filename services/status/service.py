@@ -5,20 +5,25 @@ does the same between two signals.
 """
 
 import asyncio
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.status import health
 from services.status.batcher import Batcher, Counters
+from services.status.health import QueueConsumption
 from services.status.settings import StatusSettings
 from services.status.writer import Writer
 from shared import topology
 from shared.broker import connect
 from shared.db import create_engine
+from shared.health import serving
 from shared.logs import get_logger
-from shared.settings import BrokerSettings, DatabaseSettings
+from shared.settings import BrokerSettings, DatabaseSettings, HealthSettings
 
 log = get_logger(__name__)
 
@@ -35,6 +40,8 @@ class StatusService:
     batcher: Batcher
     consumers: list[tuple[AbstractQueue, str]]
     flusher: asyncio.Task[None]
+    health: AsyncExitStack
+    """Closes the health server, first on a stop: a stopping service is not ready."""
 
     @property
     def counters(self) -> Counters:
@@ -42,6 +49,7 @@ class StatusService:
 
     async def stop(self) -> None:
         """Stop consuming, write and ack what is buffered, then close everything."""
+        await self.health.aclose()
         for queue, tag in self.consumers:
             try:
                 await queue.cancel(tag, timeout=CANCEL_TIMEOUT_S)
@@ -62,9 +70,13 @@ class StatusService:
 
 
 async def start(
-    status: StatusSettings, database: DatabaseSettings, broker: BrokerSettings
+    status: StatusSettings,
+    database: DatabaseSettings,
+    broker: BrokerSettings,
+    health_settings: HealthSettings | None = None,
 ) -> StatusService:
-    """Connect, declare the topology, and consume results and dead work into batches."""
+    """Connect, declare the topology, and consume results and dead work into batches; serve
+    ``/healthz`` and ``/readyz`` too if ``health_settings`` has a port."""
     connection = await connect(broker.rabbitmq_url.get_secret_value())
     engine = create_engine(database)
     batcher = Batcher(
@@ -74,20 +86,34 @@ async def start(
         retry_max_s=status.status_db_retry_max_s,
     )
     flusher = asyncio.create_task(batcher.run(), name="status-flusher")
+    consumptions = [QueueConsumption(name, batcher) for name in CONSUMED]
+    health_server = AsyncExitStack()
     try:
-        consumers = await _consume(connection, batcher, status.status_prefetch)
+        consumers = await _consume(connection, batcher, consumptions, status.status_prefetch)
+        checks = partial(
+            health.checks,
+            connection=connection,
+            engine=engine,
+            consumptions=consumptions,
+            prefetch=status.status_prefetch,
+        )
+        await health_server.enter_async_context(serving(health_settings, checks))
     except BaseException:
+        await health_server.aclose()
         batcher.stop()
         await flusher
         await connection.close()
         await engine.dispose()
         raise
     log.info("status.started", prefetch=status.status_prefetch, batch=status.status_batch_size)
-    return StatusService(connection, engine, batcher, consumers, flusher)
+    return StatusService(connection, engine, batcher, consumers, flusher, health_server)
 
 
 async def _consume(
-    connection: AbstractRobustConnection, batcher: Batcher, prefetch: int
+    connection: AbstractRobustConnection,
+    batcher: Batcher,
+    consumptions: list[QueueConsumption],
+    prefetch: int,
 ) -> list[tuple[AbstractQueue, str]]:
     # One channel for both queues: the prefetch applies per consumer, and a batch's deliveries
     # then share one tag sequence, so one multiple-ack settles them.
@@ -95,14 +121,17 @@ async def _consume(
     await channel.set_qos(prefetch_count=prefetch)
     await topology.declare(channel)
     consumers: list[tuple[AbstractQueue, str]] = []
-    for name in CONSUMED:
+    for consumption in consumptions:
         # The instance topology.declare registered, not a new one from get_queue: a robust
         # channel restores consumers after a broker restart only on queues it declared itself,
         # and a consumer on another instance is silently gone (seen in tests/faults).
-        queue = await channel.declare_queue(name, passive=True)
+        queue = await channel.declare_queue(consumption.queue, passive=True)
 
-        async def on_delivery(delivery: AbstractIncomingMessage, queue_name: str = name) -> None:
-            batcher.add(queue_name, delivery)
+        async def on_delivery(
+            delivery: AbstractIncomingMessage, consumption: QueueConsumption = consumption
+        ) -> None:
+            consumption.note_delivery()
+            batcher.add(consumption.queue, delivery)
 
         consumers.append((queue, await queue.consume(on_delivery)))
     return consumers

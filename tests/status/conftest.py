@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from services.status.service import StatusService, start
 from services.status.settings import StatusSettings
 from shared.broker import Publisher, connect
-from shared.settings import BrokerSettings, DatabaseSettings
+from shared.settings import BrokerSettings, DatabaseSettings, HealthSettings
 from tests.status.helpers import Link
 
 StartStatus = Callable[..., Awaitable[StatusService]]
@@ -31,15 +31,19 @@ async def publisher(amqp: AbstractRobustConnection) -> Publisher:
 
 @pytest.fixture
 async def start_status(database_url: str, vhost_url: str) -> AsyncIterator[StartStatus]:
-    """Starts a status service (``database_url=`` and settings may be given); stops it after."""
+    """Starts a status service (``database_url=``, ``health=`` and settings may be given);
+    stops it after."""
     started: list[StatusService] = []
 
-    async def starting(database_url: str = database_url, **settings: object) -> StatusService:
+    async def starting(
+        database_url: str = database_url, health: HealthSettings | None = None, **settings: object
+    ) -> StatusService:
         options = {"status_flush_interval_ms": 20, "status_db_retry_max_s": 0.2, **settings}
         service = await start(
             StatusSettings(_env_file=None, **options),  # type: ignore[arg-type]
             DatabaseSettings(_env_file=None, database_url=database_url),
             BrokerSettings(_env_file=None, rabbitmq_url=vhost_url),  # type: ignore[arg-type]
+            health,
         )
         started.append(service)
         return service
