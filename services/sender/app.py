@@ -4,9 +4,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
+from aio_pika.abc import AbstractRobustConnection
 from faststream.rabbit import Channel, RabbitBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.sender import health
 from services.sender.auth import AuthGate
 from services.sender.control import ControlListener
 from services.sender.handlers import subscribe
@@ -16,8 +20,10 @@ from services.sender.provider import Provider, provider_client
 from services.sender.settings import SenderSettings
 from services.sender.worker import Limits, Sender, utc_now
 from shared.broker import Publisher, connect
+from shared.consumers import Deliveries
 from shared.db import create_engine
-from shared.settings import BrokerSettings, DatabaseSettings, ProviderSettings
+from shared.health import serving
+from shared.settings import BrokerSettings, DatabaseSettings, HealthSettings, ProviderSettings
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,16 @@ class SenderConfig:
     provider: ProviderSettings
     database: DatabaseSettings
     broker: BrokerSettings
+    health: HealthSettings | None = None
+    """None, or no port in it: no health server."""
+
+
+@dataclass(frozen=True)
+class _Parts:
+    sender: Sender
+    auth: AuthGate
+    engine: AsyncEngine
+    connection: AbstractRobustConnection
 
 
 class _AmqpIdsApart(logging.Filter):
@@ -52,11 +68,14 @@ def _faststream_logger() -> logging.Logger:
 @asynccontextmanager
 async def running(config: SenderConfig) -> AsyncIterator[Sender]:
     """A sender consuming work until the block exits; then it stops gracefully: no new
-    deliveries, in-flight ones finish (bounded by ``sender_stop_timeout_s``), all closed."""
+    deliveries, in-flight ones finish (bounded by ``sender_stop_timeout_s``), all closed.
+
+    The health server, if configured, starts once the sender consumes and stops first.
+    """
     settings = config.sender
     url = config.broker.rabbitmq_url.get_secret_value()
     async with AsyncExitStack() as stack:
-        sender, auth = await _sender(config, url, stack)
+        parts = await _sender(config, url, stack)
         broker = RabbitBroker(
             url,
             default_channel=Channel(prefetch_count=settings.sender_prefetch),
@@ -64,13 +83,23 @@ async def running(config: SenderConfig) -> AsyncIterator[Sender]:
             logger=_faststream_logger(),
             log_level=logging.DEBUG,  # "Received"/"Processed" per message: too much for INFO
         )
-        subscribe(broker, sender)
-        stack.push_async_callback(_stop, broker, auth)
+        deliveries = Deliveries()
+        subscribe(broker, parts.sender, deliveries)
+        stack.push_async_callback(_stop, broker, parts.auth)
         await broker.start()
-        yield sender
+        checks = partial(
+            health.checks,
+            broker=broker,
+            connection=parts.connection,
+            engine=parts.engine,
+            deliveries=deliveries,
+            prefetch=settings.sender_prefetch,
+        )
+        await stack.enter_async_context(serving(config.health, checks))
+        yield parts.sender
 
 
-async def _sender(config: SenderConfig, url: str, stack: AsyncExitStack) -> tuple[Sender, AuthGate]:
+async def _sender(config: SenderConfig, url: str, stack: AsyncExitStack) -> _Parts:
     """The sender and its parts; ``stack`` closes them, in reverse order of opening."""
     settings = config.sender
     engine = create_engine(config.database)
@@ -105,7 +134,7 @@ async def _sender(config: SenderConfig, url: str, stack: AsyncExitStack) -> tupl
         control=control,
         limits=_limits(settings),
     )
-    return sender, auth
+    return _Parts(sender, auth, engine, connection)
 
 
 def _limits(settings: SenderSettings) -> Limits:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from services.sender.worker import Sender
 from shared import topology
 from shared.broker import BrokerError, cancelled_by_broker
+from shared.consumers import Deliveries
 from shared.logs import bind_ids, clear_ids, get_logger
 from shared.messages import Work
 
@@ -22,12 +23,20 @@ log = get_logger(__name__)
 WORK_QUEUE = RabbitQueue(topology.WORK_QUEUE, QueueType.QUORUM, declare=False)
 
 
-def subscribe(broker: RabbitBroker, sender: Sender) -> None:
-    """Consume the work queue with ``sender``; every ack is explicit (AckPolicy.MANUAL)."""
+def subscribe(broker: RabbitBroker, sender: Sender, deliveries: Deliveries) -> None:
+    """Consume the work queue with ``sender``; every ack is explicit (AckPolicy.MANUAL).
+
+    ``deliveries`` counts what arrives and what is done with, for the readiness check.
+    """
 
     @broker.subscriber(WORK_QUEUE, ack_policy=AckPolicy.MANUAL, no_reply=True)
     async def on_work(message: RabbitMessage) -> None:
-        await handle(sender, message)
+        deliveries.note_received()
+        try:
+            await handle(sender, message)
+        finally:
+            # Settled, or given up on (a stop): either way no longer held by this sender.
+            deliveries.note_settled()
 
 
 async def handle(sender: Sender, message: RabbitMessage) -> None:

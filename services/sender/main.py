@@ -9,6 +9,7 @@ from shared.runtime import stop_on_signals
 from shared.settings import (
     BrokerSettings,
     DatabaseSettings,
+    HealthSettings,
     LogSettings,
     ProviderSettings,
     load_settings,
@@ -23,6 +24,7 @@ def run() -> None:
         provider=load_settings(ProviderSettings),
         database=load_settings(DatabaseSettings),
         broker=load_settings(BrokerSettings),
+        health=load_settings(HealthSettings),
     )
     logs = load_settings(LogSettings)
     configure_logging(

@@ -22,7 +22,7 @@ from services.sender.worker import Sender
 from shared import topology
 from shared.broker import Publisher
 from shared.messages import Result, Work
-from shared.settings import BrokerSettings, DatabaseSettings, ProviderSettings
+from shared.settings import BrokerSettings, DatabaseSettings, HealthSettings, ProviderSettings
 from shared.statuses import MessageStatus
 from tests.provider_stub.helpers import TOKEN, Stub
 
@@ -30,8 +30,15 @@ _phones = itertools.count(1)
 TEXT = 'Привет, "мир" \\ 😀\nline two'
 
 
-def config(database_url: str, vhost_url: str, stub_url: str, **sender: Any) -> SenderConfig:
-    """A sender's settings from these values alone (no environment, no ``.env``)."""
+def config(
+    database_url: str,
+    vhost_url: str,
+    stub_url: str,
+    health: HealthSettings | None = None,
+    **sender: Any,
+) -> SenderConfig:
+    """A sender's settings from these values alone (no environment, no ``.env``); a health
+    server only if ``health`` is given."""
     fast = {
         "sender_prefetch": 10,
         "sender_retry_base_s": 0.2,
@@ -46,6 +53,7 @@ def config(database_url: str, vhost_url: str, stub_url: str, **sender: Any) -> S
         ),
         database=DatabaseSettings(_env_file=None, database_url=database_url),
         broker=BrokerSettings(_env_file=None, rabbitmq_url=SecretStr(vhost_url)),
+        health=health,
     )
 
 
@@ -177,9 +185,11 @@ class Pipeline:
     results: Results
     urls: tuple[str, str, str]  # database, vhost, stub
 
-    def sender(self, **settings: Any) -> AbstractAsyncContextManager[Sender]:
+    def sender(
+        self, health: HealthSettings | None = None, **settings: Any
+    ) -> AbstractAsyncContextManager[Sender]:
         """A sender running in-process until the block exits, with these settings."""
-        return running(config(*self.urls, **settings))
+        return running(config(*self.urls, health, **settings))
 
     async def publish(self, *works: Work) -> None:
         """Work messages as the planner publishes them."""

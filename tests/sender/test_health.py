@@ -1,0 +1,95 @@
+"""A sender's ``/healthz`` and ``/readyz``: up, ready, and not ready for a lost consumer or an
+unreachable database."""
+
+from typing import Any
+
+import pytest
+from faststream.rabbit import RabbitBroker
+from sqlalchemy.engine import make_url
+
+from services.sender import app
+from services.sender.handlers import WORK_QUEUE
+from shared import topology
+from tests.probes import health_settings, lose_consumer, probe, readiness_until
+from tests.sender.helpers import Pipeline
+from tests.sender.helpers import config as _config
+from tests.status.helpers import ready_count
+from tests.waiting import eventually
+
+CONSUMER = f"consumer:{topology.WORK_QUEUE}"
+READY = {"broker": "ok", CONSUMER: "ok", "database": "ok"}
+
+
+@pytest.fixture
+def brokers(monkeypatch: pytest.MonkeyPatch) -> list[RabbitBroker]:
+    """The FastStream broker of every sender started in this test."""
+    found: list[RabbitBroker] = []
+
+    def subscribing(broker: RabbitBroker, *args: Any) -> None:
+        found.append(broker)
+        subscribe(broker, *args)
+
+    subscribe = app.subscribe
+    monkeypatch.setattr(app, "subscribe", subscribing)
+    return found
+
+
+async def test_a_running_sender_is_up_and_ready_and_stays_so_while_it_works(
+    pipeline: Pipeline,
+) -> None:
+    works = await pipeline.messages(3)
+    health = health_settings()
+
+    async with pipeline.sender(health):
+        assert await probe(health, "/healthz") == (200, {"status": "ok"})
+        assert await probe(health, "/readyz") == (200, {"status": "ok", "checks": READY})
+        await pipeline.publish(*works)
+        ids = {work.message_id for work in works}
+        await pipeline.results.wait_until(lambda: ids <= pipeline.results.final().keys(), 10)
+
+        assert await probe(health, "/readyz") == (200, {"status": "ok", "checks": READY})
+
+
+async def test_a_lost_consumer_makes_it_not_ready_while_its_connections_stay(
+    pipeline: Pipeline, brokers: list[RabbitBroker]
+) -> None:
+    works = await pipeline.messages(5)
+    health = health_settings()
+
+    async with pipeline.sender(health):
+        await readiness_until(health, 200)
+        [broker] = brokers
+        # The queue FastStream consumes on (its declarer hands out the one it holds).
+        queue = await broker.declare_queue(WORK_QUEUE)
+        underlay = await queue.channel.get_underlay_channel()
+        for tag in list(underlay.consumers):
+            await lose_consumer(queue.channel, tag)
+        await pipeline.publish(*works)
+        waiting = await eventually(
+            lambda: ready_count(pipeline.connection, topology.WORK_QUEUE), lambda n: n == 5
+        )
+
+        body = await readiness_until(health, 503)
+
+    assert waiting == 5  # nobody took them: the consumer is really gone
+    assert body == {
+        "status": "unavailable",
+        "checks": {**READY, CONSUMER: "the broker counts no consumer on the queue"},
+    }
+
+
+async def test_an_unreachable_database_makes_it_not_ready(
+    pipeline: Pipeline, database_url: str, vhost_url: str, stub_url: str
+) -> None:
+    nowhere = make_url(database_url).set(port=1).render_as_string(hide_password=False)
+    health = health_settings()
+
+    async with app.running(_config(nowhere, vhost_url, stub_url, health)):
+        body = await readiness_until(health, 503)
+        assert await probe(health, "/healthz") == (200, {"status": "ok"})
+
+    assert body["checks"]["database"].startswith("unavailable: "), body
+    assert {name: outcome for name, outcome in body["checks"].items() if name != "database"} == {
+        "broker": "ok",
+        CONSUMER: "ok",
+    }
