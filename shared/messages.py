@@ -30,6 +30,12 @@ class Work(_Body):
     dispatch: int = Field(
         default=1, ge=1, description="Which dispatch of the message by the planner this is."
     )
+    dispatch_xid: int | None = Field(
+        default=None,
+        description="The planner transaction that published this copy. Sent only once the "
+        "message's row names the same transaction, i.e. it committed; None (a work message "
+        "from before the field existed) is not checked.",
+    )
 
 
 class Result(_Body):

@@ -137,6 +137,11 @@ class Message(_Timestamps, Base):
     """How many times the planner has queued this message. A sender that puts it back to
     ``pending`` (its window closed) names the dispatch, so a late copy of that report cannot
     undo a later dispatch."""
+    dispatch_xid: Mapped[int | None] = mapped_column(BigInteger)
+    """The planner transaction that queued the message, written in that transaction; its work
+    message carries the same number. A copy published by a transaction that then rolled back
+    (the database restarted before the commit) never matches, so a sender skips it and only
+    the copy of the dispatch that counted is sent."""
 
     __table_args__ = (
         CheckConstraint(_in("status", MessageStatus), name="status_known"),

@@ -3,7 +3,8 @@
 A batch is claimed, published with confirms, and marked ``queued`` in one transaction. If the
 planner dies between the publish and the commit, the rows are still ``pending`` and the next
 tick publishes them again under the same message ids: a sender may see a message twice, never
-two ids for one message.
+two ids for one message. Each copy names its transaction (``dispatch_xid``), and a sender sends
+only the one whose transaction committed: the row names it too.
 """
 
 import asyncio
@@ -56,6 +57,7 @@ def work_of(mailing_id: int, row: Row[Any]) -> Work:
         attempt=row.attempts + 1,
         last_error=row.last_error,
         dispatch=row.dispatches + 1,
+        dispatch_xid=row.dispatch_xid,
     )
 
 

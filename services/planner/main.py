@@ -6,17 +6,20 @@ from functools import partial
 
 from aio_pika.abc import AbstractRobustConnection
 
-from services.planner import control
+from services.planner import control, health
+from services.planner.health import TickWatch
 from services.planner.runner import TickRunner
 from services.planner.settings import PlannerSettings
 from services.planner.tick import Planner, tick_safely
 from shared.broker import BrokerError, Publisher, connect
 from shared.db import create_engine
+from shared.health import serving
 from shared.logs import configure_logging, get_logger
 from shared.runtime import stop_on_signals
 from shared.settings import (
     BrokerSettings,
     DatabaseSettings,
+    HealthSettings,
     LogSettings,
     load_settings,
     secret_values,
@@ -33,18 +36,22 @@ def run() -> None:
     planner = load_settings(PlannerSettings)
     database = load_settings(DatabaseSettings)
     broker = load_settings(BrokerSettings)
+    health_settings = load_settings(HealthSettings)
     logs = load_settings(LogSettings)
     configure_logging(
         level=logs.log_level, log_format=logs.log_format, secrets=secret_values(database, broker)
     )
-    asyncio.run(_main(planner, database, broker))
+    asyncio.run(_main(planner, database, broker, health_settings))
 
 
 async def _main(
-    planner: PlannerSettings, database: DatabaseSettings, broker: BrokerSettings
+    planner: PlannerSettings,
+    database: DatabaseSettings,
+    broker: BrokerSettings,
+    health_settings: HealthSettings,
 ) -> None:
     stop = stop_on_signals()
-    await serve(planner, database, broker, stop)
+    await serve(planner, database, broker, stop, health_settings)
 
 
 async def serve(
@@ -52,8 +59,12 @@ async def serve(
     database: DatabaseSettings,
     broker: BrokerSettings,
     stop: asyncio.Event,
+    health_settings: HealthSettings | None = None,
 ) -> None:
-    """Tick until ``stop`` is set; then finish the tick in progress and close the connections."""
+    """Tick until ``stop`` is set; then finish the tick in progress and close the connections.
+
+    ``/healthz`` and ``/readyz`` are served once connected, if ``health_settings`` has a port.
+    """
     engine = create_engine(database)
     connection = await _connect(broker.rabbitmq_url.get_secret_value(), stop)
     if connection is None:
@@ -61,11 +72,17 @@ async def serve(
         return
     try:
         planner = Planner(engine, await Publisher.open(connection), settings)
-        runner = TickRunner(partial(tick_safely, planner), settings.planner_tick_interval_s)
+        interval_s = settings.planner_tick_interval_s
+        ticks = TickWatch()
+        runner = TickRunner(ticks.watching(partial(tick_safely, planner)), interval_s)
         runner.start()
         await control.listen(connection, runner.wake)
-        log.info("planner.started", tick_interval_s=settings.planner_tick_interval_s)
-        await stop.wait()
+        checks = partial(
+            health.checks, connection=connection, engine=engine, ticks=ticks, interval_s=interval_s
+        )
+        async with serving(health_settings, checks):
+            log.info("planner.started", tick_interval_s=interval_s)
+            await stop.wait()
         await runner.stop()
     finally:
         await connection.close()

@@ -94,10 +94,12 @@ ORDER BY id
 
 # The columns of a claimed message that its work message needs. A message queued before (a
 # planner died before its commit, or a sender put it back for its window) resumes its attempt
-# count and its last error.
+# count and its last error. The claiming transaction's id goes into the work message and, by
+# MARK_QUEUED, into the row: a sender sends only a copy whose transaction committed.
 _CLAIMED = """
 SELECT msg.id AS message_id, msg.client_id, c.phone, m.text, m.end_at,
-       msg.attempts, msg.last_error, msg.dispatches
+       msg.attempts, msg.last_error, msg.dispatches,
+       CAST(CAST(pg_current_xact_id() AS text) AS bigint) AS dispatch_xid
 FROM messages AS msg
 JOIN mailings AS m ON m.id = msg.mailing_id
 JOIN clients AS c ON c.id = msg.client_id
@@ -124,7 +126,9 @@ FOR UPDATE OF msg SKIP LOCKED
 
 # The rows are already locked by the claim in this transaction.
 MARK_QUEUED = text("""
-UPDATE messages SET status = 'queued', dispatches = dispatches + 1, updated_at = now()
+UPDATE messages
+SET status = 'queued', dispatches = dispatches + 1,
+    dispatch_xid = CAST(CAST(pg_current_xact_id() AS text) AS bigint), updated_at = now()
 WHERE id = ANY (CAST(:ids AS bigint[]))
 """)
 

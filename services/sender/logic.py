@@ -13,6 +13,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from shared import topology
+from shared.messages import Work
 from shared.statuses import MESSAGE_FINAL, MailingStatus, MessageStatus
 from shared.windows import Window, is_open, next_opening
 
@@ -184,6 +185,11 @@ class Gate(StrEnum):
     """Outside the client's send window: back to ``pending`` until the planner's next opening."""
     WINDOW_MISSED = "window_missed"
     """Outside the window, and it opens again only at or after the deadline: expire."""
+    STALE = "stale"
+    """Another dispatch of the message is the one that counts: this copy is dropped."""
+    UNCOMMITTED = "uncommitted"
+    """The message is still ``pending``: the transaction that published this copy has not
+    committed yet, or never will. Look again shortly."""
 
 
 @dataclass(frozen=True)
@@ -196,10 +202,19 @@ class MessageState:
     window: Window | None = None
     zone: ZoneInfo | None = None
     """The client's time zone, where the mailing has a window."""
+    dispatch_xid: int | None = None
+    """The planner transaction that queued the message, once it committed."""
+    dispatches: int = 0
+    """How many of the planner's dispatches of the message committed."""
 
 
-def gate(state: MessageState | None, now: datetime) -> Gate:
+def gate(state: MessageState | None, now: datetime, copy: Work | None = None) -> Gate:
     """Whether a message may be sent now, read from the database, not from the work message.
+
+    ``copy`` is the work message, to tell which dispatch it comes from. A planner whose commit
+    failed after its publishes (a database restart) leaves copies out whose row stayed
+    ``pending``; the next dispatch publishes the message again. Both copies would pass a check
+    of the status alone, so only the one whose transaction the row names is sent.
 
     The window is checked here, just before the call, because a work message may have waited
     in the broker (a retry, a backlog, a sender down) past its window's close.
@@ -211,6 +226,10 @@ def gate(state: MessageState | None, now: datetime) -> Gate:
         return Gate.CANCEL
     if state.message_status in MESSAGE_FINAL:
         return Gate.ALREADY_FINAL
+    if copy is not None and copy.dispatch_xid is not None:
+        other = _another_copy_counts(state, now, copy)
+        if other is not None:
+            return other
     if now >= state.end_at:
         return Gate.EXPIRE
     window, zone = state.window, state.zone
@@ -224,6 +243,23 @@ def gate(state: MessageState | None, now: datetime) -> Gate:
         return Gate.SEND
     opening = next_opening(window, zone, leaves_at)
     return Gate.WAIT if opening < state.end_at else Gate.WINDOW_MISSED
+
+
+def _another_copy_counts(state: MessageState, now: datetime, copy: Work) -> Gate | None:
+    """None if ``copy`` is the one the row names; else whether it may still come to count."""
+    if state.message_status == MessageStatus.QUEUED and state.dispatch_xid == copy.dispatch_xid:
+        return None
+    if (
+        state.message_status == MessageStatus.PENDING
+        and state.dispatches < copy.dispatch
+        and now < state.end_at
+    ):
+        # No dispatch as late as this copy's has committed: its transaction may still commit,
+        # which is worth waiting for only while there is time.
+        return Gate.UNCOMMITTED
+    # Queued by another transaction, or put back to pending after this copy's dispatch or a
+    # later one (a closed window): that other copy is sent, or is waited for in the database.
+    return Gate.STALE
 
 
 def request_timeout_s(now: datetime, deadline_at: datetime, cap_s: float) -> float | None:

@@ -14,7 +14,7 @@ from shared.windows import Window
 # zone as it is now, which may have changed since the message was dispatched.
 _STATES = text(
     "SELECT m.id, g.status AS mailing_status, g.end_at, g.window_start, g.window_end,"
-    " c.timezone,"
+    " c.timezone, m.dispatch_xid, m.dispatches,"
     " CASE WHEN m.client_id IS NULL AND m.status IN ('pending', 'queued') THEN 'cancelled'"
     " ELSE m.status END AS message_status"
     " FROM messages m JOIN mailings g ON g.id = m.mailing_id"
@@ -34,6 +34,12 @@ async def message_states(
         if row.window_start is not None and row.timezone is not None:
             window, zone = Window(row.window_start, row.window_end), zone_or_utc(row.timezone)
         states[row.id] = MessageState(
-            row.message_status, row.mailing_status, row.end_at, window, zone
+            row.message_status,
+            row.mailing_status,
+            row.end_at,
+            window,
+            zone,
+            row.dispatch_xid,
+            row.dispatches,
         )
     return states

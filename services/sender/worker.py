@@ -19,6 +19,7 @@ from services.sender.errors import LookupUnavailable
 from services.sender.logic import (
     Final,
     Gate,
+    MessageState,
     Outcome,
     RetryPolicy,
     Verdict,
@@ -51,6 +52,11 @@ _REFUSED = "provider refused the credentials"
 # Bounded and short: past them the work message is nacked and delivered again, and each
 # redelivery counts toward the work queue's delivery limit.
 PUBLISH_PAUSES_S = (0.5, 1.0, 2.0)
+# Pauses between looks at a message whose dispatch has not committed. The planner commits right
+# after its batch's publishes are confirmed, so a sender quick to take the first messages of a
+# batch usually finds the commit done by the first look again; one still uncommitted after all
+# of them (the planner's database restarting) goes through the shortest retry queue.
+RECHECK_PAUSES_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 def utc_now() -> datetime:
@@ -77,6 +83,7 @@ class Sender:
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
         publish_pauses_s: tuple[float, ...] = PUBLISH_PAUSES_S,
+        recheck_pauses_s: tuple[float, ...] = RECHECK_PAUSES_S,
     ) -> None:
         self._provider = provider
         self._lookup = lookup
@@ -87,6 +94,7 @@ class Sender:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._publish_pauses_s = publish_pauses_s
+        self._recheck_pauses_s = recheck_pauses_s
         self._unreported: dict[int, Result] = {}
 
     async def process(self, work: Work) -> None:
@@ -129,12 +137,11 @@ class Sender:
         verdict = self._control.stopped(work.mailing_id)
         if verdict is None:
             try:
-                state = await self._lookup.find(work.message_id)
+                state, verdict = await self._look_up(work)
             except LookupUnavailable as exc:
                 # Without the database we cannot know of a cancel: do not call blindly.
                 await self._retry(work, str(exc), work.deadline_at, counted=False)
                 return None
-            verdict = gate(state, self._clock())
             if verdict is Gate.SEND and state is not None:
                 return state.end_at
         if verdict is Gate.CANCEL:
@@ -145,10 +152,34 @@ class Sender:
             await self._finish(work, MessageStatus.EXPIRED, WINDOW_NEVER_OPENS, work.attempt - 1)
         elif verdict is Gate.WAIT:
             await self._wait_for_window(work)
+        elif verdict is Gate.UNCOMMITTED:
+            await self._look_later(work)
         else:
-            # Deleted (nothing left to report on) or already final (reported before).
-            log.info("message.skipped", reason=verdict.value)
+            # Deleted (nothing left to report on), already final (reported before), or a
+            # stale copy (another dispatch's copy is the one sent).
+            log.info("message.skipped", reason=verdict.value, dispatch=work.dispatch)
         return None
+
+    async def _look_up(self, work: Work) -> tuple[MessageState | None, Gate]:
+        """The message's state and what it allows; while the dispatch of this copy has not
+        committed, looked up again after each of the recheck pauses."""
+        for pause_s in (*self._recheck_pauses_s, None):
+            state = await self._lookup.find(work.message_id)
+            verdict = gate(state, self._clock(), work)
+            if verdict is not Gate.UNCOMMITTED or pause_s is None:
+                return state, verdict
+            await asyncio.sleep(pause_s)
+        raise AssertionError("unreachable: the last pause is None")
+
+    async def _look_later(self, work: Work) -> None:
+        """Through the shortest retry queue, unchanged: the planner's commit is late, or it
+        failed and the message will be dispatched anew (and this copy then found stale).
+
+        No progress result: the row is not this copy's to report on until it commits.
+        """
+        delay_s = min(topology.RETRY_DELAYS_S)
+        await self._publish(topology.RETRY_EXCHANGE, str(delay_s), work)
+        log.warning("message.uncommitted", dispatch=work.dispatch, delay_s=delay_s)
 
     async def _wait_for_window(self, work: Work) -> None:
         """Back to ``pending``: the planner queues it again when the window next opens.

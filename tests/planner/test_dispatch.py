@@ -45,6 +45,28 @@ async def test_work_in_the_queue_carries_each_message_once_then_it_is_queued(
     assert (row.status, row.queued) == ("running", 3)
 
 
+async def test_each_dispatch_names_its_transaction_in_the_rows_and_the_work(
+    engine: AsyncEngine,
+) -> None:
+    await add_clients(engine, ("900", ""), ("901", ""), ("902", ""))
+    mailing_id = await add_mailing(engine)
+    first, second = RecordingPublisher(), RecordingPublisher()
+
+    one_batch = {"planner_dispatch_batch_size": 2, "planner_batches_per_tick": 1}
+    await tick(planner_of(engine, first, **one_batch))
+    await tick(planner_of(engine, second, **one_batch))
+
+    xid_of = {row.id: row.dispatch_xid for row in await messages(engine, mailing_id)}
+    works = first.published + second.published
+    assert {w.message_id: w.dispatch_xid for w in works} == xid_of
+    assert (len(first.published), len(second.published)) == (2, 1)
+    assert len({w.dispatch_xid for w in first.published}) == 1  # one transaction per batch
+    assert {w.dispatch_xid for w in first.published}.isdisjoint(
+        {w.dispatch_xid for w in second.published}
+    )
+    assert [w.dispatch for w in works] == [1, 1, 1]
+
+
 async def test_a_failed_publish_leaves_messages_pending_for_the_next_tick_with_the_same_ids(
     engine: AsyncEngine, publisher: Publisher, vhost_url: str
 ) -> None:

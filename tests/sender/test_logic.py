@@ -22,6 +22,7 @@ from services.sender.logic import (
     retry_queue_delay_s,
 )
 from shared import topology
+from shared.messages import Work
 from shared.timezones import zone
 from shared.windows import Window
 from tests.sender.helpers import seeded
@@ -180,6 +181,53 @@ def _state(message: str = "queued", mailing: str = "running", end_in_s: float = 
 )
 def test_gate(state: MessageState | None, expected: Gate) -> None:
     assert gate(state, NOW) is expected
+
+
+def _copy(dispatch: int, xid: int | None) -> Work:
+    return Work(
+        message_id=1,
+        mailing_id=1,
+        client_id=1,
+        phone="79001234567",
+        text="Hi",
+        deadline_at=NOW + timedelta(seconds=60),
+        dispatch=dispatch,
+        dispatch_xid=xid,
+    )
+
+
+def _dispatched(message: str, xid: int | None, dispatches: int, end_in_s: float = 60) -> Any:
+    end_at = NOW + timedelta(seconds=end_in_s)
+    return MessageState(message, "running", end_at, dispatch_xid=xid, dispatches=dispatches)
+
+
+@pytest.mark.parametrize(
+    ("state", "copy", "expected"),
+    [
+        # The copy of the transaction that queued the row.
+        (_dispatched("queued", 71, 1), _copy(1, 71), Gate.SEND),
+        # Its transaction rolled back and a later one queued the message again.
+        (_dispatched("queued", 72, 1), _copy(1, 71), Gate.STALE),
+        # Not committed yet (or never will be): looked at again while there is time.
+        (_dispatched("pending", None, 0), _copy(1, 71), Gate.UNCOMMITTED),
+        (_dispatched("pending", 70, 1), _copy(2, 71), Gate.UNCOMMITTED),
+        (_dispatched("pending", None, 0, end_in_s=0), _copy(1, 71), Gate.STALE),
+        # Put back to pending (a closed window) after this dispatch, or after a later one.
+        (_dispatched("pending", 71, 1), _copy(1, 71), Gate.STALE),
+        (_dispatched("pending", 72, 2), _copy(1, 71), Gate.STALE),
+        # Final or cancelled rows answer as before, whichever copy asks.
+        (_dispatched("sent", 72, 1), _copy(1, 71), Gate.ALREADY_FINAL),
+        (_dispatched("cancelled", 72, 1), _copy(1, 71), Gate.CANCEL),
+        # A work message from before dispatch_xid existed is not checked.
+        (_dispatched("pending", None, 0), _copy(1, None), Gate.SEND),
+        # The deadline still speaks for the copy that counts.
+        (_dispatched("queued", 71, 1, end_in_s=0), _copy(1, 71), Gate.EXPIRE),
+    ],
+)
+def test_gate_sends_only_the_copy_of_the_committed_dispatch(
+    state: MessageState, copy: Work, expected: Gate
+) -> None:
+    assert gate(state, NOW, copy) is expected
 
 
 def _windowed(start: str, end: str, end_at: str, timezone: str = "Europe/Berlin") -> MessageState:

@@ -47,15 +47,18 @@ class FakePublisher:
 
 
 class FakeLookup:
-    def __init__(self, state: MessageState | Exception | None) -> None:
-        self.state = state
+    """Answers ``state``; a list is answered one item per lookup, the last one from then on."""
+
+    def __init__(self, state: MessageState | Exception | list[MessageState] | None) -> None:
+        self.states = state if isinstance(state, list) else [state]
         self.calls = 0
 
     async def find(self, message_id: int) -> MessageState | None:
         self.calls += 1
-        if isinstance(self.state, Exception):
-            raise self.state
-        return self.state
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        if isinstance(state, Exception):
+            raise state
+        return state
 
 
 class Harness:
@@ -79,6 +82,7 @@ class Harness:
             limits=Limits(retry=RetryPolicy(8, 1.0, 120.0), **options),
             rng=seeded(7),
             publish_pauses_s=(0.01,),
+            recheck_pauses_s=(0.01, 0.01),
         )
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
@@ -86,7 +90,7 @@ class Harness:
         return self.answers.pop(0)
 
 
-def _work(attempt: int = 1, dispatch: int = 1) -> Work:
+def _work(attempt: int = 1, dispatch: int = 1, dispatch_xid: int | None = None) -> Work:
     return Work(
         message_id=5,
         mailing_id=2,
@@ -96,11 +100,19 @@ def _work(attempt: int = 1, dispatch: int = 1) -> Work:
         deadline_at=END_AT,
         attempt=attempt,
         dispatch=dispatch,
+        dispatch_xid=dispatch_xid,
     )
 
 
-def _state(message: str = "queued", mailing: str = "running", end_at: datetime = END_AT) -> Any:
-    return MessageState(message, mailing, end_at)
+def _state(
+    message: str = "queued",
+    mailing: str = "running",
+    end_at: datetime = END_AT,
+    *,
+    dispatch_xid: int | None = None,
+    dispatches: int = 0,
+) -> Any:
+    return MessageState(message, mailing, end_at, dispatch_xid=dispatch_xid, dispatches=dispatches)
 
 
 OK = httpx.Response(200, json={"code": 0, "message": "OK"})
@@ -236,3 +248,36 @@ async def test_outside_a_window_that_opens_only_after_the_deadline_it_expires() 
     await h.sender.process(_work())
     assert h.requests == []
     assert _statuses(h) == [("expired", 0, "send window does not open before the deadline")]
+
+
+async def test_a_copy_found_uncommitted_is_sent_once_its_dispatch_commits() -> None:
+    uncommitted = _state("pending", dispatch_xid=None, dispatches=0)
+    committed = _state("queued", dispatch_xid=71, dispatches=1)
+    h = Harness([OK], [uncommitted, uncommitted, committed])
+    await h.sender.process(_work(dispatch=1, dispatch_xid=71))
+    assert (h.lookup.calls, len(h.requests)) == (3, 1)
+    assert _statuses(h) == [("sent", 1, None)]
+
+
+async def test_a_copy_never_committed_goes_round_the_retry_queue_unreported() -> None:
+    h = Harness([OK], _state("pending", dispatch_xid=None, dispatches=0))
+    await h.sender.process(_work(attempt=2, dispatch=1, dispatch_xid=71))
+    assert h.requests == []
+    assert h.lookup.calls == 3  # the first look and one after each of the two pauses
+    assert h.publisher.results() == []  # the row is not this copy's to report on
+    [(routing_key, again)] = h.publisher.retries()
+    assert (routing_key, again) == (str(min(topology.RETRY_DELAYS_S)), _work(2, 1, 71))
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        _state("queued", dispatch_xid=72, dispatches=1),  # another transaction's dispatch
+        _state("pending", dispatch_xid=71, dispatches=1),  # put back after this dispatch
+        _state("pending", dispatch_xid=72, dispatches=2),  # put back after a later one
+    ],
+)
+async def test_a_stale_copy_is_dropped_without_a_call_or_a_report(state: MessageState) -> None:
+    h = Harness([OK], state)
+    await h.sender.process(_work(dispatch=1, dispatch_xid=71))
+    assert (h.lookup.calls, h.requests, h.publisher.published) == (1, [], [])
