@@ -28,10 +28,16 @@ async def probe(settings: HealthSettings, path: str) -> tuple[int, dict[str, Any
 async def readiness_until(
     settings: HealthSettings, status_code: int, timeout_s: float = 15.0
 ) -> dict[str, Any]:
-    """The ``/readyz`` body once it answers ``status_code``; fails after ``timeout_s``."""
+    """The ``/readyz`` body once it answers ``status_code``; fails after ``timeout_s``.
+
+    A server not listening yet (a service still connecting) counts as no answer so far.
+    """
 
     async def ready() -> tuple[int, dict[str, Any]]:
-        return await probe(settings, "/readyz")
+        try:
+            return await probe(settings, "/readyz")
+        except httpx.TransportError as exc:
+            return 0, {"error": type(exc).__name__}
 
     _, body = await eventually(ready, lambda answer: answer[0] == status_code, timeout_s, 0.1)
     return body

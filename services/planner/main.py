@@ -75,15 +75,17 @@ async def serve(
         interval_s = settings.planner_tick_interval_s
         ticks = TickWatch()
         runner = TickRunner(ticks.watching(partial(tick_safely, planner)), interval_s)
-        runner.start()
-        await control.listen(connection, runner.wake)
         checks = partial(
             health.checks, connection=connection, engine=engine, ticks=ticks, interval_s=interval_s
         )
-        async with serving(health_settings, checks):
-            log.info("planner.started", tick_interval_s=interval_s)
-            await stop.wait()
-        await runner.stop()
+        runner.start()
+        try:
+            await control.listen(connection, runner.wake)
+            async with serving(health_settings, checks):
+                log.info("planner.started", tick_interval_s=interval_s)
+                await stop.wait()
+        finally:
+            await runner.stop()
     finally:
         await connection.close()
         await engine.dispose()
