@@ -17,12 +17,16 @@ class StackSettings(BaseSettings):
     """Address the stub listens on (the variable ``mailer stub`` reads)."""
     stub_port: int = Field(default=8900, ge=1, le=65535)
     """Port the stub listens on, unless ``--stub-port`` says otherwise."""
+    health_host: str = "127.0.0.1"
+    """Address the services' health servers listen on (the variable they read); ``mailer up``
+    gives each of them a free port of its own there."""
     provider_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("MAILER_PROVIDER_TOKEN", "TOKEN_SENDER")
     )
     """The senders' provider token; with the stub and none configured, a random one is made."""
     stack_ready_timeout_s: float = Field(default=60.0, gt=0)
-    """How long the API's ``/readyz`` and the stub's ``/healthz`` may take to answer 200."""
+    """How long the ``/readyz`` of the API and of every other service, and the stub's
+    ``/healthz``, may take to answer 200."""
     stack_stop_timeout_s: float = Field(default=30.0, gt=0)
     """How long each service may take to stop after SIGTERM before it is killed; above
     ``MAILER_SENDER_STOP_TIMEOUT_S``, so that senders can drain their in-flight work."""

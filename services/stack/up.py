@@ -7,10 +7,10 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.stack.errors import StackError, StartFailed, StopRequested
-from services.stack.network import reachable_host, wait_ready
+from services.stack.network import free_port, reachable_host, wait_ready
 from services.stack.processes import ChildSpec, Supervisor, Write
 from services.stack.settings import StackSettings
 from shared.settings import ApiSettings, ProviderSettings, load_settings
@@ -19,6 +19,10 @@ from shared.settings import ApiSettings, ProviderSettings, load_settings
 # first, then the senders drain theirs (calling the stub), then the status writer records
 # the last results, and the stub goes last.
 STUB_LAYER, STATUS_LAYER, SENDER_LAYER, FRONT_LAYER = range(4)
+# The services without an HTTP server of their own, which serve /healthz and /readyz on
+# MAILER_HEALTH_PORT: each child gets a port of its own, so that two senders never clash.
+HEALTH_PORT = "MAILER_HEALTH_PORT"
+_HEALTH_SERVED = ("planner", "sender", "status")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class StackPlan:
     stub_url: str | None
     ready_timeout_s: float
     stop_timeout_s: float
+    health_urls: dict[str, str] = field(default_factory=dict)
+    """Base URL of each child's health server, by child name."""
 
     @property
     def name_width(self) -> int:
@@ -66,10 +72,11 @@ def load_plan(options: StackOptions, api: ApiSettings | None = None) -> StackPla
 def plan_stack(
     options: StackOptions, api: ApiSettings, stack: StackSettings, environ: Mapping[str, str]
 ) -> StackPlan:
-    """Every child with the same environment: ``environ`` plus what this stack decides."""
+    """Every child with the same environment: ``environ`` plus what this stack decides; only
+    the health port differs, one free port per planner, sender and status child."""
     api_port = options.api_port or api.api_port
     env = {
-        **environ,
+        **{name: value for name, value in environ.items() if name != HEALTH_PORT},
         "PYTHONUNBUFFERED": "1",  # a line reaches the terminal when written, not when flushed
         "MAILER_API_PORT": str(api_port),
         "MAILER_API_TOKEN": api.api_token.get_secret_value(),
@@ -80,8 +87,15 @@ def plan_stack(
         stub_url = f"http://{reachable_host(stack.stub_host)}:{stub_port}"
         env.update(_stub_environment(stack, stub_port, stub_url))
 
+    health_urls: dict[str, str] = {}
+
     def spec(name: str, layer: int, command: str = "") -> ChildSpec:
-        return ChildSpec(name, mailer_command(command or name), env, layer)
+        command = command or name
+        if command not in _HEALTH_SERVED:
+            return ChildSpec(name, mailer_command(command), env, layer)
+        port = free_port(stack.health_host)
+        health_urls[name] = f"http://{reachable_host(stack.health_host)}:{port}"
+        return ChildSpec(name, mailer_command(command), {**env, HEALTH_PORT: str(port)}, layer)
 
     services = [spec("stub", STUB_LAYER)] if options.stub else []
     services.append(spec("status", STATUS_LAYER))
@@ -95,6 +109,7 @@ def plan_stack(
         stub_url=stub_url,
         ready_timeout_s=stack.stack_ready_timeout_s,
         stop_timeout_s=stack.stack_stop_timeout_s,
+        health_urls=health_urls,
     )
 
 
@@ -129,6 +144,10 @@ async def _ready(plan: StackPlan) -> None:
     probes = [wait_ready("the API", f"{plan.api_url}/readyz", plan.ready_timeout_s)]
     if plan.stub_url is not None:
         probes.append(wait_ready("the stub", f"{plan.stub_url}/healthz", plan.ready_timeout_s))
+    probes += [
+        wait_ready(name, f"{url}/readyz", plan.ready_timeout_s)
+        for name, url in plan.health_urls.items()
+    ]
     await asyncio.gather(*probes)
 
 
@@ -183,9 +202,11 @@ async def _up(plan: StackPlan, write: Write) -> int:
 def _describe(plan: StackPlan) -> str:
     senders = sum(spec.name.startswith("sender-") for spec in plan.services)
     stub = f", provider stub at {plan.stub_url}" if plan.stub_url else ""
+    probes = ", ".join(f"{name} {url}/readyz" for name, url in plan.health_urls.items())
+    readiness = f"; readiness at {probes}" if probes else ""
     return (
-        f"ready: API at {plan.api_url} (docs {plan.api_url}/docs), {senders} sender(s){stub};"
-        " Ctrl-C stops every service"
+        f"ready: API at {plan.api_url} (docs {plan.api_url}/docs), {senders} sender(s){stub}"
+        f"{readiness}; Ctrl-C stops every service"
     )
 
 

@@ -83,7 +83,8 @@ class Stack:
 
         The test stops it with :meth:`stop`; if it fails first, the stack stops it at the end.
         """
-        env = self.plan.services[0].env
+        # The environment every child shares: migrate's has no health port of a child's own.
+        env = self.plan.migrate.env
         spec = ChildSpec(name, mailer_command(command), env, layer)
         child = await self.supervisor.start(spec, watched=False)
         await self.started(name, command)
@@ -148,7 +149,7 @@ def _plan(shape: Shape, database_url: str, vhost_url: str) -> StackPlan:
     api = ApiSettings(api_token=SecretStr(API_TOKEN), _env_file=None)
     options = StackOptions(shape.senders, True, api_port=free_port(), stub_port=free_port())
     plan = plan_stack(options, api, StackSettings(_env_file=None), environ)
-    env = plan.services[0].env
+    env = plan.migrate.env
     more = [
         ChildSpec(f"planner-{n}", mailer_command("planner"), env, FRONT_LAYER)
         for n in range(2, shape.planners + 1)

@@ -12,6 +12,7 @@ from services.stack.up import StackOptions, StackPlan, plan_stack
 from shared.settings import ApiSettings
 
 API_TOKEN = "stack-plan-api-token-0123"
+PORT = "MAILER_HEALTH_PORT"
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +32,11 @@ def plan(options: StackOptions, environ: dict[str, str] | None = None) -> StackP
 
 
 def env_of(found: StackPlan) -> dict[str, str]:
-    envs = {tuple(sorted((spec.env or {}).items())) for spec in (found.migrate, *found.services)}
+    """The environment every child shares: all of it but its own health port."""
+    envs = {
+        tuple(sorted((name, value) for name, value in (spec.env or {}).items() if name != PORT))
+        for spec in (found.migrate, *found.services)
+    }
     assert len(envs) == 1, "every child gets the same environment"
     return dict(next(iter(envs)))
 
@@ -83,3 +88,15 @@ def test_without_the_stub_the_provider_settings_are_left_alone() -> None:
     assert env["MAILER_PROVIDER_URL"] == "https://provider.example/v1"
     assert "MAILER_STUB_TOKEN" not in env
     assert found.api_url == "http://127.0.0.1:8000"  # the API listens everywhere: ask locally
+
+
+def test_planner_senders_and_status_each_get_a_health_port_of_their_own() -> None:
+    # One set in the environment would make every sender bind the same port.
+    found = plan(StackOptions(senders=2), {PORT: "9100"})
+
+    ports = {spec.name: (spec.env or {}).get(PORT) for spec in (found.migrate, *found.services)}
+    served = {name: port for name, port in ports.items() if port is not None}
+    assert sorted(served) == ["planner", "sender-1", "sender-2", "status"]
+    assert len(set(served.values())) == len(served)
+    assert "9100" not in served.values()
+    assert found.health_urls == {name: f"http://127.0.0.1:{port}" for name, port in served.items()}

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from collections import Counter
@@ -105,8 +106,20 @@ async def _messages(api: httpx.AsyncClient, mailing_id: int) -> dict[int, str]:
     return {message["id"]: message["status"] for message in response.json()["items"]}
 
 
+async def _readiness_urls(up: Up) -> dict[str, str]:
+    """The ``/readyz`` URL of each service without an API of its own, from the ready line."""
+    await wait_until(lambda: any(line.startswith("up       | ready:") for line in up.lines), 60)
+    [ready] = [line for line in up.lines if line.startswith("up       | ready:")]
+    named = re.search(r"readiness at (.*?); Ctrl-C", ready)
+    assert named is not None, ready
+    return dict(pair.split(" ") for pair in named.group(1).split(", "))
+
+
 async def test_up_delivers_every_message_once_and_stops_on_sigterm(up: Up) -> None:
     await wait_ready("the API", f"{up.api_url}/readyz", timeout_s=60)
+    readiness = await _readiness_urls(up)
+    async with httpx.AsyncClient(timeout=10) as probe:
+        answers = {name: (await probe.get(url)).status_code for name, url in readiness.items()}
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
     async with httpx.AsyncClient(base_url=up.api_url, headers=auth, timeout=10) as api:
         mailing_id = await _mailing_to_everyone(api)
@@ -120,6 +133,7 @@ async def test_up_delivers_every_message_once_and_stops_on_sigterm(up: Up) -> No
     exit_code = await asyncio.wait_for(up.process.wait(), timeout=60)
 
     log = "\n".join(up.lines)
+    assert answers == dict.fromkeys(("status", "sender-1", "sender-2", "planner"), 200), log
     assert mailing["stats"]["total"] == CLIENTS
     assert len(messages) == CLIENTS
     assert set(messages.values()) == {"sent"}, log
