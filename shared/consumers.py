@@ -92,6 +92,9 @@ def consumer_check(
     """A readiness check of this process's consumer on ``queue``."""
 
     async def check() -> str | None:
+        if connection.is_closed or not connection.connected.is_set():
+            # The broker check says so; a channel opened meanwhile would only fail noisily.
+            return "the broker cannot be asked: no connection"
         # A channel of its own: a passive declare of a missing queue closes its channel.
         async with connection.channel(publisher_confirms=False) as channel:
             declared = await channel.declare_queue(queue, passive=True, robust=False)

@@ -50,12 +50,19 @@ class Readiness:
         return await asyncio.shield(self._running)
 
     async def close(self) -> None:
-        """Stop checking: what a stopping service's checks say is not worth a warning."""
+        """Stop checking: what a stopping service's checks say is not worth a warning.
+
+        A run in progress may finish (it is bounded): cut off, it would leave a broker
+        channel closing mid-declare, with a warning of its own.
+        """
         self._closed = True
-        if self._running is not None:
-            self._running.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._running
+        if self._running is None:
+            return
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._running), self._timeout_s)
+        self._running.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._running
 
     async def _run(self) -> dict[str, str]:
         names = list(self._checks)

@@ -10,6 +10,9 @@ from sqlalchemy.engine import make_url
 from services.sender import app
 from services.sender.handlers import WORK_QUEUE
 from shared import topology
+from shared.broker import BrokerError
+from shared.messages import Work
+from tests.conftest import _ctl
 from tests.probes import health_settings, lose_consumer, probe, readiness_until
 from tests.sender.helpers import Pipeline
 from tests.sender.helpers import config as _config
@@ -18,6 +21,14 @@ from tests.waiting import eventually
 
 CONSUMER = f"consumer:{topology.WORK_QUEUE}"
 READY = {"broker": "ok", CONSUMER: "ok", "database": "ok"}
+
+
+async def _published(pipeline: Pipeline, works: list[Work]) -> bool:
+    try:
+        await pipeline.publish(*works)
+    except BrokerError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -93,3 +104,25 @@ async def test_an_unreachable_database_makes_it_not_ready(
         "broker": "ok",
         CONSUMER: "ok",
     }
+
+
+async def test_after_its_connections_are_closed_it_is_ready_again_only_once_it_consumes(
+    pipeline: Pipeline, vhost_url: str
+) -> None:
+    """The broker drops every connection of the vhost (as a restart does): readiness comes
+    back once both connections are up again and work is taken again."""
+    health = health_settings()
+    works = await pipeline.messages(3)
+
+    async with pipeline.sender(health):
+        await readiness_until(health, 200)
+        _ctl("close_all_connections", "--vhost", vhost_url.rsplit("/", 1)[1], "by a test")
+        lost = await readiness_until(health, 503)
+        back = await readiness_until(health, 200, timeout_s=30)
+        # The test's own connection was closed too: it comes back by itself, a moment apart.
+        await eventually(lambda: _published(pipeline, works), bool, 30, 0.2)
+        ids = {work.message_id for work in works}
+        await pipeline.results.wait_until(lambda: ids <= pipeline.results.final().keys(), 20)
+
+    assert lost["checks"]["broker"].startswith("connection down: "), lost
+    assert back == {"status": "ok", "checks": READY}

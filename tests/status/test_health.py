@@ -1,11 +1,14 @@
 """The status service's ``/healthz`` and ``/readyz``: up, ready, and not ready for a lost
 consumer or an unreachable database."""
 
+import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from sqlalchemy.engine import make_url
 
 from shared import topology
 from shared.broker import Publisher
+from shared.logs import ConnectionLossFilter
+from tests.conftest import _ctl
 from tests.probes import health_settings, lose_consumer, probe, readiness_until
 from tests.status.conftest import StartStatus
 from tests.status.helpers import publish, ready_count, sent
@@ -96,3 +99,24 @@ async def test_an_unreachable_database_makes_it_not_ready(
         DEAD_WORK: "ok",
     }
     assert await probe(health, "/healthz") == (200, {"status": "ok"})
+
+
+async def test_a_closed_connection_is_not_ready_until_it_and_its_consumers_are_back(
+    start_status: StartStatus, vhost_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    health = health_settings()
+    await start_status(health=health)
+    await readiness_until(health, 200)
+    vhost = vhost_url.rsplit("/", 1)[1]
+
+    # Only this test's vhost: other tests and engineers share the broker.
+    _ctl("close_all_connections", "--vhost", vhost, "closed by a readiness test")
+    lost = await readiness_until(health, 503)
+    back = await readiness_until(health, 200, timeout_s=30)
+
+    assert lost["checks"]["broker"] == "connection down: rabbitmq"
+    assert back["checks"] == {"broker": "ok", RESULTS: "ok", DEAD_WORK: "ok", "database": "ok"}
+    # As an operator reads them: the logging set-up drops a lost connection's tracebacks.
+    for record in caplog.records:
+        ConnectionLossFilter().filter(record)
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
