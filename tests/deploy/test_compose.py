@@ -1,5 +1,6 @@
 """The compose file, checked without a Docker engine: schema and commands."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,6 +13,9 @@ from typer.core import TyperGroup
 from typer.main import get_command
 
 from services.cli import app
+from services.stack.network import free_port
+from shared.health import serving
+from shared.settings import HealthSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
@@ -114,3 +118,44 @@ def test_the_provider_url_can_name_the_real_provider() -> None:
     real = "https://probe.fbrq.cloud/v1"
 
     assert _interpolate(sender["MAILER_PROVIDER_URL"], {"MAILER_PROVIDER_URL": real}) == real
+
+
+def _healthcheck_of(name: str) -> tuple[list[str], str]:
+    """The service's healthcheck command and the health port its environment sets."""
+    service = _services()[name]
+    command: list[str] = service["healthcheck"]["test"]
+    return command, str(service["environment"]["MAILER_HEALTH_PORT"])
+
+
+@pytest.mark.parametrize("name", ["planner", "sender", "status"])
+async def test_workers_are_healthy_only_while_their_readyz_answers_200(name: str) -> None:
+    """The healthcheck's own command, run here against a health server that is ready, then not:
+    it must pass for the first and fail for the second (a 503 is not a live port)."""
+    command, port = _healthcheck_of(name)
+    assert command[:3] == ["CMD", "python", "-c"], command
+    assert 1 <= int(port) <= 65535
+    reason: str | None = None
+
+    async def consumer() -> str | None:
+        return reason
+
+    # A free port of this host stands in for the container's fixed one.
+    settings = HealthSettings(_env_file=None, health_port=free_port())
+    async with serving(settings, lambda _settings: {"consumer:mailer.work": consumer}):
+        ready = await _exit_code(command[3], settings)
+        reason = "the broker counts no consumer on the queue"
+        lost = await _exit_code(command[3], settings)
+
+    assert (ready, lost) == (0, 1)
+
+
+async def _exit_code(code: str, settings: HealthSettings) -> int:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env={"MAILER_HEALTH_PORT": str(settings.health_port)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await asyncio.wait_for(process.wait(), 30)
