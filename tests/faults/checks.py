@@ -1,11 +1,13 @@
 """SPEC §5 judged from outside: the stub's journal, the database and the broker, nothing else."""
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+import httpx
 from sqlalchemy import text
 
 from shared import topology
@@ -19,6 +21,7 @@ FINAL = {"sent", "failed", "expired", "cancelled"}
 # retry was already published) still go round their retry queue and are skipped: the longest
 # such round a scenario here makes is the 30 s queue.
 DRAIN_S = 45.0
+PROBE_TIMEOUT_S = 5.0
 _TOKEN_SETTINGS = ("MAILER_STUB_TOKEN", "MAILER_PROVIDER_TOKEN", "MAILER_API_TOKEN")
 _WORK_QUEUES = (topology.WORK_QUEUE, *map(topology.retry_queue, topology.RETRY_DELAYS_S))
 
@@ -124,6 +127,24 @@ async def judge(
         recover_s=round(after[0] - fault_ended_at, 2) if after and fault_ended_at else None,
         cut_at_deadline=len(cut),
     )
+
+
+async def all_ready_after_s(scene: Scene, since: float, timeout_s: float) -> float:
+    """Seconds from ``since`` until every planner, sender and status process of the stack
+    answers ``/readyz`` 200: connected, and consuming again."""
+
+    async def answers() -> dict[str, int]:
+        found = {}
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
+            for name, url in scene.stack.plan.health_urls.items():
+                try:
+                    found[name] = (await client.get(f"{url}/readyz")).status_code
+                except httpx.TransportError:
+                    found[name] = 0
+        return found
+
+    await eventually(answers, lambda found: set(found.values()) == {200}, timeout_s, 0.2)
+    return round(time.time() - since, 2)
 
 
 async def _left_in_broker(scene: Scene) -> dict[str, int]:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.stack import Shape
-from tests.faults.checks import judge, report
+from tests.faults.checks import all_ready_after_s, judge, report
 from tests.faults.conftest import Scene, Staging
 from tests.waiting import eventually
 
@@ -43,10 +43,12 @@ async def test_postgresql_restarted_mid_mailing(staged: Staging) -> None:
         # The test's own pool holds connections the restart closed.
         await scene.engine.dispose()
         await eventually(lambda: status_of(scene, "/readyz"), lambda code: code == 200, 30)
+        ready_after_s = await all_ready_after_s(scene, back_at, 30)
         mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
         figures = await judge(scene, mailing_id, run_id, back_at)
 
     report("PostgreSQL restarted mid-mailing", figures)
+    print(f"faults | every service ready again after {ready_after_s} s")
     assert mailing["stats"]["by_status"]["sent"] == CLIENTS
     assert figures.lost == 0
     # The restart can kill the planner's dispatch transaction in flight: its batch, published
