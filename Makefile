@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install lint format test run up migrate stub bench-stats bench-stub bench-status clean
+.PHONY: install lint format test run up migrate stub bench bench-stats bench-stub bench-status clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,11 @@ migrate: install .env
 
 stub: install .env
 	$(BIN)/mailer stub
+
+# The end-to-end benchmark of issue 7 (see BENCHMARKS.md): every scenario on a stack, a
+# database and a RabbitMQ vhost of its own; e.g. make bench ARGS="--scenario S1 --clients 20000".
+bench: install
+	$(BIN)/python -m bench.e2e $(ARGS)
 
 bench-stats: install
 	$(BIN)/python -m bench.stats_latency
