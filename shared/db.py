@@ -12,12 +12,17 @@ from sqlalchemy.ext.asyncio import (
 from shared.settings import DatabaseSettings
 
 
-def create_engine(settings: DatabaseSettings) -> AsyncEngine:
-    """One pool per process; ``pool_pre_ping`` survives a PostgreSQL restart."""
+def create_engine(settings: DatabaseSettings, *, pre_ping: bool = True) -> AsyncEngine:
+    """One pool per process; ``pool_pre_ping`` survives a PostgreSQL restart.
+
+    ``pre_ping=False`` is for a caller that treats a failed statement as "try again later"
+    anyway: the ping costs three round trips per checkout, and after a restart the first
+    statement on a stale connection fails once, which invalidates the whole pool.
+    """
     return create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
     )
 
 

@@ -102,7 +102,9 @@ async def running(config: SenderConfig) -> AsyncIterator[Sender]:
 async def _sender(config: SenderConfig, url: str, stack: AsyncExitStack) -> _Parts:
     """The sender and its parts; ``stack`` closes them, in reverse order of opening."""
     settings = config.sender
-    engine = create_engine(config.database)
+    # No pre-ping: a lookup that fails is retried through the retry queue like any other
+    # database failure, and the ping would triple the round trips of every lookup.
+    engine = create_engine(config.database, pre_ping=False)
     stack.push_async_callback(engine.dispose)
     # Results and retries go out on a connection of their own, with confirms and returns
     # raised; opening it declares the whole topology, before anything consumes.
@@ -112,10 +114,8 @@ async def _sender(config: SenderConfig, url: str, stack: AsyncExitStack) -> _Par
     control = ControlListener()
     await control.listen(connection)
     provider = config.provider
-    client = provider_client(
-        provider.provider_url, provider.provider_token, settings.sender_prefetch
-    )
-    stack.push_async_callback(client.aclose)
+    client = provider_client(provider.provider_token, settings.sender_prefetch)
+    stack.push_async_callback(client.close)
     lookup = MessageLookup(
         engine,
         window_s=settings.sender_lookup_window_ms / 1000,
@@ -127,7 +127,7 @@ async def _sender(config: SenderConfig, url: str, stack: AsyncExitStack) -> _Par
         pause_max_s=settings.sender_auth_backoff_max_s,
     )
     sender = Sender(
-        provider=Provider(client, utc_now),
+        provider=Provider(client, provider.provider_url, utc_now),
         lookup=lookup,
         auth=auth,
         publisher=publisher,

@@ -55,6 +55,8 @@ class MessageLookup:
         waiting, self._waiting, self._window_open = self._waiting, {}, False
         try:
             async with asyncio.timeout(self._timeout_s), self._engine.connect() as connection:
+                # One read: no BEGIN and ROLLBACK around it.
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
                 states = await sql.message_states(connection, list(waiting))
         except (*_DATABASE_ERRORS, TimeoutError) as exc:
             _fail(waiting, f"database unavailable: {type(exc).__name__}")

@@ -28,7 +28,7 @@ from services.sender.logic import (
     request_timeout_s,
 )
 from services.sender.lookup import MessageLookup
-from services.sender.provider import Provider
+from services.sender.provider import Calls
 from shared import topology
 from shared.broker import BrokerError, Publisher
 from shared.logs import get_logger
@@ -74,7 +74,7 @@ class Sender:
     def __init__(
         self,
         *,
-        provider: Provider,
+        provider: Calls,
         lookup: MessageLookup,
         auth: AuthGate,
         publisher: Publisher,

@@ -10,8 +10,7 @@ from pydantic import BaseModel
 from services.sender.auth import Admission, AuthGate
 from services.sender.control import ControlListener
 from services.sender.errors import LookupUnavailable
-from services.sender.logic import MessageState, Outcome, RetryPolicy, Verdict
-from services.sender.provider import Provider
+from services.sender.logic import MessageState, Outcome, RetryPolicy, Verdict, classify
 from services.sender.worker import Limits, Sender
 from shared import topology
 from shared.broker import BrokerError
@@ -61,20 +60,32 @@ class FakeLookup:
         return state
 
 
+class FakeProvider:
+    """Answers each call with the next of ``answers``, classified as the real one does; the
+    HTTP side of a call is tests/sender/test_provider.py's."""
+
+    def __init__(self, answers: list[httpx.Response]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[Work, float]] = []
+
+    async def send(self, work: Work, timeout_s: float) -> Outcome:
+        self.calls.append((work, timeout_s))
+        answer = self.answers.pop(0)
+        retry_after = answer.headers.get("Retry-After")
+        return classify(answer.status_code, answer.content, retry_after, datetime.now(UTC))
+
+
 class Harness:
     def __init__(self, answers: list[httpx.Response], state: Any, **limits: Any) -> None:
-        self.requests: list[httpx.Request] = []
-        self.answers = answers
+        self.provider = FakeProvider(answers)
+        self.requests = self.provider.calls
         self.publisher = FakePublisher()
         self.lookup = FakeLookup(state)
         self.control = ControlListener()
         self.auth = AuthGate(pause_min_s=0.1, pause_max_s=0.2)
-        client = httpx.AsyncClient(
-            base_url="http://provider.test/v1", transport=httpx.MockTransport(self._answer)
-        )
         options = {"request_timeout_s": 5.0, "auth_hold_max_s": 5.0, **limits}
         self.sender = Sender(
-            provider=Provider(client, lambda: datetime.now(UTC)),
+            provider=self.provider,
             lookup=self.lookup,  # type: ignore[arg-type]
             auth=self.auth,
             publisher=self.publisher,  # type: ignore[arg-type]
@@ -84,10 +95,6 @@ class Harness:
             publish_pauses_s=(0.01,),
             recheck_pauses_s=(0.01, 0.01),
         )
-
-    def _answer(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.answers.pop(0)
 
 
 def _work(attempt: int = 1, dispatch: int = 1, dispatch_xid: int | None = None) -> Work:
