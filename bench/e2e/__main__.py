@@ -28,7 +28,7 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from bench.e2e import ceiling, console_report, markdown, procstat
-from bench.e2e.run import RunOptions, run_scenario
+from bench.e2e.run import RunOptions, quiet_machine, run_scenario
 from bench.e2e.scenarios import SCENARIOS
 from bench.vhosts import rabbitmqctl
 from services.stack.errors import StackError
@@ -87,7 +87,9 @@ async def _run(
         console.print(
             f"[bold]raw ceiling[/bold]: {ceiling_messages:,} work messages through plain aio-pika"
         )
+        busy = await quiet_machine(options.wait_quiet_s, console)
         run["ceiling"] = await ceiling.measure(options.amqp_url, ceiling_messages)
+        run["ceiling"]["background_busy"] = busy
         rates = run["ceiling"]
         console.print(
             f"  publish {rates['publish_per_s']:,}/s, consume {rates['consume_per_s']:,}/s"
@@ -134,6 +136,10 @@ def main(
     after_requests: Annotated[
         int, typer.Option(min=1, help="Timed requests per statistics route after a run.")
     ] = 200,
+    wait_quiet_s: Annotated[
+        float,
+        typer.Option(min=0, help="Before each mailing, wait up to this long for a quiet machine."),
+    ] = 300.0,
     results_dir: Annotated[
         Path, typer.Option(help="Where the JSON, markdown and service logs go.")
     ] = RESULTS_DIR,
@@ -157,7 +163,7 @@ def main(
         )
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    options = RunOptions(admin_url, amqp_url, results_dir, stamp, after_requests)
+    options = RunOptions(admin_url, amqp_url, results_dir, stamp, after_requests, wait_quiet_s)
     run = asyncio.run(_run(names, clients, ceiling_messages, options))
     console_report.print_run(run, console)
     path = results_dir / f"e2e-{stamp}.json"

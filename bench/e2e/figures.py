@@ -50,6 +50,7 @@ def scenario_figures(
         "throughput": _throughput(total, row, timeline, followed.progress),
         "first_request_s": _since(created_at, timeline.first_request_at),
         "materialisation": _materialisation(mailing["id"], row, planner_events),
+        "dispatch": _dispatch(mailing["id"], planner_events),
         "stub": summary | {"requests_per_message": _ratio(summary["requests"], total)},
         "processes": processes,
         "latency_ms": {
@@ -93,19 +94,42 @@ def _steady_rate(progress: list[tuple[float, int]]) -> float | None:
 def _materialisation(
     mailing_id: int, row: dict[str, Any], events: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """From the planner starting the mailing (its ``mailing.started`` line: the database keeps
-    no start time, a chunk's ``updated_at`` overwrites it) to ``materialized_at``, the commit
-    of the audience's last chunk in the database. Dispatch batches run between chunks (a tick
-    takes turns), so this is the audience's time as the service schedules it."""
+    """From the planner's ``mailing.started`` line to its ``audience.materialised`` line: both
+    are written after their transaction committed, by one process's clock, so this is the time
+    from the mailing running to its whole audience being in the database. The database alone
+    cannot say it: it keeps no start time (each chunk overwrites ``updated_at``), and
+    ``materialized_at`` is ``now()``, the start of the last chunk's transaction, not its end.
+    Dispatch batches run between chunks (a tick takes turns), so they are inside this time."""
     started = _event(events, "mailing.started", mailing_id)
     done = _event(events, "audience.materialised", mailing_id)
-    materialized_at: datetime | None = row["materialized_at"]
-    started_at = datetime.fromisoformat(started["timestamp"]) if started else None
     return {
-        "started_to_materialised_s": _seconds(started_at, materialized_at),
-        "created_to_materialised_s": _seconds(row["created_at"], materialized_at),
+        "started_to_materialised_s": _seconds(_logged_at(started), _logged_at(done)),
         "planner_logged_s": round(done["duration_ms"] / 1000, 2) if done else None,
+        "created_to_materialized_at_s": _seconds(row["created_at"], row["materialized_at"]),
         "messages": done["count"] if done else None,
+    }
+
+
+def _logged_at(event: dict[str, Any] | None) -> datetime | None:
+    return datetime.fromisoformat(event["timestamp"]) if event else None
+
+
+def _dispatch(mailing_id: int, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The planner's dispatch batches (claim, publish each with a confirm, mark queued,
+    commit), from its ``dispatch.batch`` lines: how fast it publishes while it does."""
+    batches = [
+        e
+        for e in events
+        if e.get("event") == "dispatch.batch" and e.get("mailing_id") == mailing_id
+    ]
+    messages = sum(e["count"] for e in batches)
+    busy_s = sum(e["duration_ms"] for e in batches) / 1000
+    return {
+        "batches": len(batches),
+        "messages": messages,
+        "busy_s": round(busy_s, 2),
+        "messages_per_busy_s": _rate(messages, busy_s),
+        "first_batch_s": round(batches[0]["duration_ms"] / 1000, 2) if batches else None,
     }
 
 

@@ -36,7 +36,8 @@ def machine_block(run: dict[str, Any]) -> str:
             f" {ceiling['body_bytes']} bytes, plain aio-pika): publish with confirms"
             f" {ceiling['publish_per_s']:,}/s ({ceiling['publish_concurrency']} in flight),"
             f" consume with manual acks {ceiling['consume_per_s']:,}/s"
-            f" (prefetch {ceiling['consumer_prefetch']})."
+            f" (prefetch {ceiling['consumer_prefetch']}); machine"
+            f" {ceiling['background_busy']:.0%} busy just before."
         )
     return "\n\n".join(lines) + "\n"
 
@@ -75,6 +76,7 @@ def _figures_table(result: dict[str, Any]) -> str:
         result["checks"],
     )
     ratio = result.get("ceiling_ratio") or {}
+    d = result["dispatch"]
     rows = [
         "| figure | value |",
         "|---|---|",
@@ -87,16 +89,19 @@ def _figures_table(result: dict[str, Any]) -> str:
         f" {_n(ratio.get('of_lower'), '{:.3f}')}; {_n(ratio.get('of_publish'), '{:.3f}')};"
         f" {_n(ratio.get('of_consume'), '{:.3f}')} |",
         f"| time to first provider request, s | {_n(result['first_request_s'], '{:.2f}')} |",
-        f"| materialisation, started → materialized_at, s |"
-        f" {_n(m['started_to_materialised_s'], '{:.2f}')} (planner's log"
-        f" {_n(m['planner_logged_s'], '{:.2f}')}; from creation"
-        f" {_n(m['created_to_materialised_s'], '{:.2f}')}) |",
+        "| materialisation, mailing started → audience materialised, s |"
+        f" {_n(m['started_to_materialised_s'], '{:.2f}')} (first to last chunk"
+        f" {_n(m['planner_logged_s'], '{:.2f}')}; created → materialized_at"
+        f" {_n(m['created_to_materialized_at_s'], '{:.2f}')}) |",
+        f"| planner dispatch: batches, messages/s inside them, first batch s |"
+        f" {d['batches']:,}; {_n(d['messages_per_busy_s'])}; {_n(d['first_batch_s'], '{:.2f}')} |",
         f"| provider requests / minimum | {stub['requests']:,} / {result['mailing']['total']:,}"
         f" = {_n(stub['requests_per_message'], '{:.3f}')} |",
         f"| sent / failed / expired / cancelled | {checks['sent']:,} / {checks['failed']:,} /"
         f" {checks['expired']:,} / {checks['cancelled']:,} |",
         f"| machine busy just before the mailing (stack idle) | {result['background_busy']:.0%} |",
-        f"| stub successes = sent; duplicate successes | {checks['sent_equals_stub_successes']};"
+        f"| stub successes = sent; duplicate successes |"
+        f" {'yes' if checks['sent_equals_stub_successes'] else '**no**'};"
         f" {checks['duplicate_successes']:,} |",
     ]
     return "\n".join(rows) + "\n"

@@ -25,6 +25,9 @@ class _Watched:
     pids: PidSource
     memory: bool
     """Whether RSS means anything here (it does not for PostgreSQL's shared buffers)."""
+    high_water: bool
+    """Whether the kernel's peak (VmHWM) is this run's: only for processes the run started;
+    RabbitMQ's node has been up for hours, and its peak is its lifetime's."""
     cpu_at_start: dict[int, float] = field(default_factory=dict)
     rss_kib: list[int] = field(default_factory=list)
 
@@ -33,9 +36,12 @@ class ProcessMeter:
     """Snapshots CPU times at :meth:`start` and :meth:`stop`, samples RSS in between."""
 
     def __init__(self, services: Mapping[str, int], groups: Mapping[str, PidSource]) -> None:
-        self._watched = {name: _Watched(_single(pid), True) for name, pid in services.items()}
+        self._watched = {
+            name: _Watched(_single(pid), memory=True, high_water=True)
+            for name, pid in services.items()
+        }
         for name, pids in groups.items():
-            self._watched[name] = _Watched(pids, name != "postgres")
+            self._watched[name] = _Watched(pids, memory=name != "postgres", high_water=False)
         self._started = 0.0
         self._busy_at_start = 0.0
         self._sampler: asyncio.Task[None] | None = None
@@ -76,6 +82,8 @@ class ProcessMeter:
         }
         if watched.memory and watched.rss_kib:
             peaks = [procstat.memory_kib(pid, "VmHWM") or 0 for pid in watched.pids()]
+            if not watched.high_water:
+                peaks = []
             result |= {
                 "rss_start_mib": round(watched.rss_kib[0] / _MIB, 1),
                 "rss_end_mib": round(watched.rss_kib[-1] / _MIB, 1),

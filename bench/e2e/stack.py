@@ -29,8 +29,9 @@ from shared.migrate import drop_database
 from shared.settings import ApiSettings
 
 API_TOKEN = "bench-e2e-api-token-3f9a61"
-# The planner's events that time the audience; every other line only goes to the log file.
-_PLANNER_EVENTS = ('"mailing.started"', '"audience.materialised"')
+# The planner's events that time the audience and the dispatch; every other line only goes to
+# the log file.
+_PLANNER_EVENTS = ('"mailing.started"', '"audience.materialised"', '"dispatch.batch"')
 _KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TMPDIR")
 
 
