@@ -29,7 +29,9 @@ def subscribe(broker: RabbitBroker, sender: Sender, deliveries: Deliveries) -> N
     ``deliveries`` counts what arrives and what is done with, for the readiness check.
     """
 
-    @broker.subscriber(WORK_QUEUE, ack_policy=AckPolicy.MANUAL, no_reply=True)
+    @broker.subscriber(
+        WORK_QUEUE, ack_policy=AckPolicy.MANUAL, no_reply=True, decoder=_the_message_itself
+    )
     async def on_work(message: RabbitMessage) -> None:
         deliveries.note_received()
         try:
@@ -37,6 +39,12 @@ def subscribe(broker: RabbitBroker, sender: Sender, deliveries: Deliveries) -> N
         finally:
             # Settled, or given up on (a stop): either way no longer held by this sender.
             deliveries.note_settled()
+
+
+async def _the_message_itself(message: RabbitMessage) -> RabbitMessage:
+    # Without FastDepends (apply_types=False) the handler is called with what the decoder
+    # returns: the message itself, so that the handler can ack it and parse its body.
+    return message
 
 
 async def handle(sender: Sender, message: RabbitMessage) -> None:
