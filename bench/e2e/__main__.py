@@ -140,6 +140,10 @@ def main(
         float,
         typer.Option(min=0, help="Before each mailing, wait up to this long for a quiet machine."),
     ] = 300.0,
+    profile: Annotated[
+        bool,
+        typer.Option(help="Sample every service with py-spy; top costs in the results (slower)."),
+    ] = False,
     results_dir: Annotated[
         Path, typer.Option(help="Where the JSON, markdown and service logs go.")
     ] = RESULTS_DIR,
@@ -163,7 +167,9 @@ def main(
         )
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    options = RunOptions(admin_url, amqp_url, results_dir, stamp, after_requests, wait_quiet_s)
+    options = RunOptions(
+        admin_url, amqp_url, results_dir, stamp, after_requests, wait_quiet_s, profile
+    )
     run = asyncio.run(_run(names, clients, ceiling_messages, options))
     console_report.print_run(run, console)
     path = results_dir / f"e2e-{stamp}.json"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.e2e.follow import MAILING_ROUTE, STATS_ROUTE
+from bench.e2e.profile import RATE_HZ
 from bench.e2e.targets import Verdict, verdicts
 
 RESULTS_START = "<!-- e2e:results:start -->"
@@ -52,6 +53,7 @@ def scenario_block(run: dict[str, Any], result: dict[str, Any], s1: dict[str, An
         _figures_table(result),
         _processes_table(result),
         _latency_table(result),
+        _profile_table(result),
     ]
     return "\n".join(parts)
 
@@ -95,6 +97,7 @@ def _figures_table(result: dict[str, Any]) -> str:
         f" {_n(m['created_to_materialized_at_s'], '{:.2f}')}) |",
         f"| planner dispatch: batches, messages/s inside them, first batch s |"
         f" {d['batches']:,}; {_n(d['messages_per_busy_s'])}; {_n(d['first_batch_s'], '{:.2f}')} |",
+        f"| ready in the queues, mean / max: work; results; retry | {_depths(result)} |",
         f"| provider requests / minimum | {stub['requests']:,} / {result['mailing']['total']:,}"
         f" = {_n(stub['requests_per_message'], '{:.3f}')} |",
         f"| sent / failed / expired / cancelled | {checks['sent']:,} / {checks['failed']:,} /"
@@ -105,6 +108,12 @@ def _figures_table(result: dict[str, Any]) -> str:
         f" {checks['duplicate_successes']:,} |",
     ]
     return "\n".join(rows) + "\n"
+
+
+def _depths(result: dict[str, Any]) -> str:
+    found = result.get("queues") or {}
+    stages = [found[stage] for stage in ("work", "results", "retry") if stage in found]
+    return "; ".join(f"{s['mean']:,} / {s['max']:,}" for s in stages) or "-"
 
 
 def _processes_table(result: dict[str, Any]) -> str:
@@ -149,6 +158,22 @@ def _latency_table(result: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _profile_table(result: dict[str, Any]) -> str:
+    profile = result.get("profile")
+    if not profile:
+        return ""
+    rows = [
+        f"Profile (py-spy at {RATE_HZ} Hz, self time, share of busy samples; the samplers"
+        " slowed this run):\n",
+        "| process | samples | where the time goes |",
+        "|---|---:|---|",
+    ]
+    for name, summary in profile.items():
+        shares = ", ".join(f"{package} {share:.0%}" for package, share in summary["by_package"])
+        rows.append(f"| {name} | {summary['samples']:,} | {shares} |")
+    return "\n".join(rows) + "\n"
+
+
 def reference_s1(run: dict[str, Any]) -> dict[str, Any] | None:
     return next((r for r in run["scenarios"] if r["scenario"] == "S1"), None)
 
@@ -161,8 +186,9 @@ def run_markdown(run: dict[str, Any]) -> str:
 
 
 def update_benchmarks(path: Path, run: dict[str, Any]) -> list[str]:
-    """Rewrite the blocks of ``run``'s scenarios run at full size; the names written."""
-    full = [r for r in run["scenarios"] if not r["overridden"]]
+    """Rewrite the blocks of ``run``'s scenarios run at their own size and not profiled (the
+    samplers slow the services); the names written."""
+    full = [r for r in run["scenarios"] if not r["overridden"] and not r.get("profile")]
     if not full:
         return []
     text = path.read_text()

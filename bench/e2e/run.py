@@ -14,11 +14,12 @@ import httpx
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from bench.e2e import figures
+from bench.e2e import figures, queues
 from bench.e2e.errors import BenchFailed
 from bench.e2e.follow import first_request_at, follow, last_request_at, time_after
 from bench.e2e.meter import ProcessMeter, busy_fraction, postgres_pids, rabbitmq_pids
 from bench.e2e.procstat import parent_pid
+from bench.e2e.profile import Profiler
 from bench.e2e.scenarios import Scenario, deadline_s
 from bench.e2e.stack import API_TOKEN, BenchStack, bench_stack
 from services.stack.demo import TEXT
@@ -43,6 +44,8 @@ class RunOptions:
     after_requests: int = 200
     wait_quiet_s: float = 0.0
     """Before each mailing, how long to wait for the machine to be quiet (0: not at all)."""
+    profile: bool = False
+    """Sample every Python service with py-spy over the mailing (see ``profile``)."""
     seed: int = 7
 
 
@@ -88,7 +91,12 @@ async def _drive(
                 "rabbitmq": rabbitmq_pids(),
             },
         )
+        profiler = Profiler(stack.service_pids(), options.results_dir, stack.log_path.stem)
+        if options.profile:
+            await profiler.start()
         meter.start()
+        depths: list[tuple[float, dict[str, int]]] = []
+        sampler = asyncio.create_task(queues.sample(stack.vhost_url, depths), name="bench-queues")
         mailing = await _create_mailing(api, scenario.clients)
         console.print(f"  mailing {mailing['id']} created; following it")
         first_request = asyncio.create_task(first_request_at(stub), name="bench-first-request")
@@ -97,8 +105,11 @@ async def _drive(
             followed = await follow(api, mailing["id"], timeout_s, console)
         finally:
             first_request.cancel()
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
         messages = followed.mailing["stats"]["total"]
         processes = await meter.stop(messages)
+        profile = await profiler.stop() if options.profile else None
         first_at = first_request.result() if first_request.done() else None
         row = await _mailing_row(stack.database_url, mailing["id"])
         summary = (await stub.get("/_stub/summary")).raise_for_status().json()
@@ -116,7 +127,11 @@ async def _drive(
         latency_after_s=after,
         planner_events=stack.tally.planner_events,
     )
-    return result | {"background_busy": background_busy}
+    return result | {
+        "background_busy": background_busy,
+        "queues": queues.summarize(depths) | {"series": depths},
+        "profile": profile,
+    }
 
 
 async def quiet_machine(wait_s: float, console: Console) -> float:

@@ -67,6 +67,7 @@ class BenchStack:
     plan: StackPlan
     supervisor: Supervisor
     database_url: str
+    vhost_url: str
     log_path: Path
     tally: LogTally
 
@@ -113,7 +114,7 @@ async def bench_stack(
             )
             try:
                 async with open_stack(plan, supervisor):
-                    yield BenchStack(plan, supervisor, database_url, log_path, tally)
+                    yield BenchStack(plan, supervisor, database_url, vhost_url, log_path, tally)
             finally:
                 await drop_database(admin_url, name)
 
