@@ -163,13 +163,15 @@ class Sender:
     async def _look_up(self, work: Work) -> tuple[MessageState | None, Gate]:
         """The message's state and what it allows; while the dispatch of this copy has not
         committed, looked up again after each of the recheck pauses."""
-        for pause_s in (*self._recheck_pauses_s, None):
+        state = await self._lookup.find(work.message_id)
+        verdict = gate(state, self._clock(), work)
+        for pause_s in self._recheck_pauses_s:
+            if verdict is not Gate.UNCOMMITTED:
+                break
+            await asyncio.sleep(pause_s)
             state = await self._lookup.find(work.message_id)
             verdict = gate(state, self._clock(), work)
-            if verdict is not Gate.UNCOMMITTED or pause_s is None:
-                return state, verdict
-            await asyncio.sleep(pause_s)
-        raise AssertionError("unreachable: the last pause is None")
+        return state, verdict
 
     async def _look_later(self, work: Work) -> None:
         """Through the shortest retry queue, unchanged: the planner's commit is late, or it
