@@ -1,4 +1,5 @@
-"""RabbitMQ virtual hosts of a benchmark's own, made and removed with ``rabbitmqctl``.
+"""RabbitMQ virtual hosts of a benchmark's (or a test's) own, made and removed with
+``rabbitmqctl``.
 
 A vhost per run keeps the fixed queue names of the topology (``mailer.work`` and the rest)
 apart from a stack someone runs on vhost ``/``, and deleting it removes every queue at once.
@@ -14,13 +15,22 @@ from sqlalchemy.engine import make_url
 CTL_TIMEOUT_S = 60
 
 
-def rabbitmqctl(*args: str) -> str:
-    """Run ``rabbitmqctl`` (looked up in sbin too, which a user's PATH may lack); its output."""
+def rabbitmqctl_path() -> str:
+    """``rabbitmqctl``, looked up in sbin too, which a user's PATH may lack."""
     ctl = shutil.which("rabbitmqctl") or shutil.which("rabbitmqctl", path="/usr/sbin:/sbin")
     if ctl is None:
-        raise RuntimeError("rabbitmqctl not found: the benchmark creates a vhost of its own")
+        raise RuntimeError("rabbitmqctl not found: a vhost of its own needs it")
+    return ctl
+
+
+def rabbitmqctl(*args: str) -> str:
+    """Run ``rabbitmqctl``; its output."""
     done = subprocess.run(
-        [ctl, *args], check=True, capture_output=True, text=True, timeout=CTL_TIMEOUT_S
+        [rabbitmqctl_path(), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=CTL_TIMEOUT_S,
     )
     return done.stdout
 

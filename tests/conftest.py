@@ -2,8 +2,6 @@
 
 import asyncio
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -11,6 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bench.vhosts import rabbitmqctl, rabbitmqctl_path, vhost
 from shared.migrate import create_database, drop_database, upgrade
 
 # The server to create test databases on; each run gets a database of its own.
@@ -77,23 +76,16 @@ def engine(database_engine: AsyncEngine, clean_database: None) -> AsyncEngine:
 
 
 def _rabbitmqctl() -> str:
-    # The broker's tools live in sbin, which a user's PATH may lack.
-    found = shutil.which("rabbitmqctl") or shutil.which("rabbitmqctl", path="/usr/sbin:/sbin")
-    if not found:
-        raise RuntimeError("rabbitmqctl not found: the tests create a RabbitMQ vhost of their own")
-    return found
+    return rabbitmqctl_path()
 
 
 def _ctl(*args: str) -> None:
-    subprocess.run([_rabbitmqctl(), *args], check=True, capture_output=True, timeout=60)
+    rabbitmqctl(*args)
 
 
 def _vhost(name: str) -> Iterator[str]:
-    user = make_url(BROKER_SERVER_URL.replace("amqp://", "postgresql://", 1)).username or "guest"
-    _ctl("add_vhost", name)
-    _ctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
-    yield f"{BROKER_SERVER_URL.rstrip('/')}/{name}"
-    _ctl("delete_vhost", name)
+    with vhost(BROKER_SERVER_URL, name) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", autouse=True)
