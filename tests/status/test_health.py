@@ -68,11 +68,13 @@ async def test_a_lost_consumer_beside_a_live_one_is_seen_once_messages_wait_for_
     health = health_settings(health_consumer_stall_s=1.0)
     service = await start_status(health=health)
     queue, tag = service.consumers[0]
-    await lose_consumer(queue.channel, tag)
     channel = await amqp.channel()
     await channel.set_qos(prefetch_count=1)
     other = await channel.declare_queue(topology.RESULTS_QUEUE, passive=True)
+    # The other consumer first: the checks run from the start, and one that ran while the
+    # queue had no consumer at all would answer for the wrong reason.
     await other.consume(_hold)
+    await lose_consumer(queue.channel, tag)
     await publish(publisher, *(sent(message_id) for message_id in range(1, 6)))
 
     body = await readiness_until(health, 503)
