@@ -2,6 +2,21 @@
 
 import asyncio
 import signal
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import uvloop
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a service's main coroutine to its end on uvloop.
+
+    The services spend a third to a half of their CPU in the event loop itself (socket
+    writes, callbacks: py-spy, bench S1); uvloop's loop does the same work in C.
+    """
+    return uvloop.run(main)
 
 
 def stop_on_signals() -> asyncio.Event:

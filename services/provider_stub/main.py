@@ -1,9 +1,8 @@
 """Entry point of the provider stub (``mailer stub``)."""
 
-import asyncio
-
 from services.provider_stub.app import start
 from services.provider_stub.settings import StubSettings
+from shared import runtime
 from shared.logs import configure_logging, get_logger
 from shared.runtime import stop_on_signals
 from shared.settings import LogSettings, load_settings, secret_values
@@ -14,7 +13,7 @@ def run() -> None:
     stub = load_settings(StubSettings)
     logs = load_settings(LogSettings)
     configure_logging(level=logs.log_level, log_format=logs.log_format, secrets=secret_values(stub))
-    asyncio.run(_serve(stub))
+    runtime.run(_serve(stub))
 
 
 async def _serve(settings: StubSettings) -> None:

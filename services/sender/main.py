@@ -1,9 +1,8 @@
 """Entry point of the sender (``mailer sender``)."""
 
-import asyncio
-
 from services.sender.app import SenderConfig, running
 from services.sender.settings import SenderSettings
+from shared import runtime
 from shared.logs import configure_logging, get_logger
 from shared.runtime import stop_on_signals
 from shared.settings import (
@@ -32,7 +31,7 @@ def run() -> None:
         log_format=logs.log_format,
         secrets=secret_values(config.provider, config.database, config.broker),
     )
-    asyncio.run(_serve(config))
+    runtime.run(_serve(config))
 
 
 async def _serve(config: SenderConfig) -> None:

@@ -4,6 +4,7 @@ import asyncio
 
 from services.status.service import start
 from services.status.settings import StatusSettings
+from shared import runtime
 from shared.logs import configure_logging
 from shared.runtime import stop_on_signals
 from shared.settings import (
@@ -26,7 +27,7 @@ def run() -> None:
     configure_logging(
         level=logs.log_level, log_format=logs.log_format, secrets=secret_values(database, broker)
     )
-    asyncio.run(_serve(status, database, broker, health))
+    runtime.run(_serve(status, database, broker, health))
 
 
 async def _serve(
