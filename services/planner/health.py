@@ -2,7 +2,7 @@
 ticks still end."""
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aio_pika.abc import AbstractRobustConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -56,12 +56,13 @@ def checks(
     *,
     connection: AbstractRobustConnection,
     engine: AsyncEngine,
-    ticks: TickWatch,
+    ticks: Mapping[str, TickWatch],
     interval_s: float,
 ) -> dict[str, Check]:
-    """By name: ``broker``, ``database`` and ``ticks``."""
+    """By name: ``broker``, ``database``, and one per tick loop in ``ticks``."""
+    loops = {name: tick_check(watch, interval_s) for name, watch in ticks.items()}
     return {
         "broker": broker_check(rabbitmq=is_open(connection)),
         "database": database_check(engine),
-        "ticks": tick_check(ticks, interval_s),
+        **loops,
     }

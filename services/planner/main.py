@@ -10,7 +10,8 @@ from services.planner import control, health
 from services.planner.health import TickWatch
 from services.planner.runner import TickRunner
 from services.planner.settings import PlannerSettings
-from services.planner.tick import Planner, tick_safely
+from services.planner.tick import Planner, audience_tick, delivery_tick, tick_safely
+from shared import runtime
 from shared.broker import BrokerError, Publisher, connect
 from shared.db import create_engine
 from shared.health import serving
@@ -41,7 +42,7 @@ def run() -> None:
     configure_logging(
         level=logs.log_level, log_format=logs.log_format, secrets=secret_values(database, broker)
     )
-    asyncio.run(_main(planner, database, broker, health_settings))
+    runtime.run(_main(planner, database, broker, health_settings))
 
 
 async def _main(
@@ -73,23 +74,42 @@ async def serve(
     try:
         planner = Planner(engine, await Publisher.open(connection), settings)
         interval_s = settings.planner_tick_interval_s
-        ticks = TickWatch()
-        runner = TickRunner(ticks.watching(partial(tick_safely, planner)), interval_s)
-        checks = partial(
-            health.checks, connection=connection, engine=engine, ticks=ticks, interval_s=interval_s
+        ticks, audience_ticks = TickWatch(), TickWatch()
+        delivery = TickRunner(
+            ticks.watching(partial(tick_safely, planner, delivery_tick)), interval_s
         )
-        runner.start()
+        # Its own loop: a big audience is not held back by dispatch batches, nor they by it.
+        audience = TickRunner(
+            audience_ticks.watching(
+                partial(tick_safely, planner, audience_tick, on_progress=delivery.wake)
+            ),
+            interval_s,
+        )
+        checks = partial(
+            health.checks,
+            connection=connection,
+            engine=engine,
+            ticks={"ticks": ticks, "audience": audience_ticks},
+            interval_s=interval_s,
+        )
+        delivery.start()
+        audience.start()
         try:
-            await control.listen(connection, runner.wake)
+            await control.listen(connection, partial(_wake, audience, delivery))
             async with serving(health_settings, checks):
                 log.info("planner.started", tick_interval_s=interval_s)
                 await stop.wait()
         finally:
-            await runner.stop()
+            await asyncio.gather(audience.stop(), delivery.stop())
     finally:
         await connection.close()
         await engine.dispose()
     log.info("planner.stopped")
+
+
+def _wake(*runners: TickRunner) -> None:
+    for runner in runners:
+        runner.wake()
 
 
 async def _connect(url: str, stop: asyncio.Event) -> AbstractRobustConnection | None:

@@ -2,6 +2,11 @@
 
 Every step claims its rows, so any number of planners may tick at once; and every step is
 bounded, so a tick ends soon and says whether work was left over.
+
+A running planner splits the tick in two loops of their own: the audience (start, materialise)
+and delivery (dispatch, zones, settle, finish). Taking turns in one loop, a million-client
+audience waited behind each round of dispatch batches, which go at the senders' pace: about
+40 s a round, for 1.6 s of chunks. :func:`tick` still runs both halves, one after the other.
 """
 
 import time
@@ -56,15 +61,31 @@ class TickReport:
 
 
 async def tick(planner: Planner) -> TickReport:
-    """Run every step once. Database errors propagate; a broker failure stops dispatching only."""
+    """Both halves once, audience first. Database errors propagate; a broker failure stops
+    dispatching only."""
+    report = await audience_tick(planner)
+    delivered = await delivery_tick(planner)
+    delivered.started, delivered.materialised = report.started, report.materialised
+    delivered.more_work = delivered.more_work or report.more_work
+    return delivered
+
+
+async def audience_tick(planner: Planner) -> TickReport:
+    """Start the mailings that are due and materialise their audiences, a bounded amount."""
     report = TickReport()
     report.started = len(await lifecycle.start_due(planner.engine))
-    report.materialised, more_audience = await _materialise(planner)
+    report.materialised, report.more_work = await _materialise(planner)
+    return report
+
+
+async def delivery_tick(planner: Planner) -> TickReport:
+    """Dispatch, visit the due zones, cancel and expire, finish: each a bounded amount."""
+    report = TickReport()
     report.dispatched, more_dispatch = await _dispatch(planner)
     more_zones = await _visit_zones(planner, report)
     more_settling = await _settle(planner, report)
     report.finished = len(await lifecycle.finish(planner.engine))
-    report.more_work = more_audience or more_dispatch or more_zones or more_settling
+    report.more_work = more_dispatch or more_zones or more_settling
     return report
 
 
@@ -180,20 +201,29 @@ async def _repeat(
     return total, True
 
 
-async def tick_safely(planner: Planner) -> bool:
-    """One tick, for the runner: whether work was left over.
+async def tick_safely(
+    planner: Planner,
+    half: Callable[[Planner], Awaitable[TickReport]] = tick,
+    on_progress: Callable[[], None] | None = None,
+) -> bool:
+    """One tick, or one ``half`` of it, for a runner: whether work was left over.
+
+    ``on_progress`` is called when the tick started or materialised something (the delivery
+    loop has messages to dispatch, or a mailing to finish, sooner than its next interval).
 
     The database being unreachable or restarting is expected trouble: logged, and the next
     tick tries again. Everything a tick wrote before that is committed and stays.
     """
     started = time.monotonic()
     try:
-        report = await tick(planner)
+        report = await half(planner)
     except (DBAPIError, OSError) as exc:
         if not is_transient(exc):
             raise
-        log.warning("tick.failed", error=type(exc).__name__)
+        log.warning("tick.failed", error=type(exc).__name__, half=half.__name__)
         return False
+    if on_progress is not None and (report.started or report.materialised or report.more_work):
+        on_progress()
     duration_ms = round((time.monotonic() - started) * 1000)
-    log.debug("tick.done", duration_ms=duration_ms, **asdict(report))
+    log.debug("tick.done", half=half.__name__, duration_ms=duration_ms, **asdict(report))
     return report.more_work

@@ -18,7 +18,8 @@ from shared.settings import BrokerSettings, DatabaseSettings, HealthSettings
 from tests.planner.helpers import settings
 from tests.probes import health_settings, probe, readiness_until
 
-READY = {"broker": "ok", "database": "ok", "ticks": "ok"}
+READY = {"broker": "ok", "database": "ok", "ticks": "ok", "audience": "ok"}
+LOOPS = ("ticks", "audience")
 STOP_TIMEOUT_S = 10.0
 
 
@@ -68,7 +69,7 @@ async def test_an_unreachable_database_makes_it_not_ready(
 
     assert body["checks"]["database"].startswith("unavailable: "), body
     # Ticks fail quietly on it, but they still end: the loop itself is alive.
-    assert body["checks"]["ticks"] == "ok"
+    assert [body["checks"][loop] for loop in LOOPS] == ["ok", "ok"]
     assert body["checks"]["broker"] == "ok"
 
 
@@ -87,11 +88,21 @@ async def test_ticks_that_no_longer_end_make_it_not_ready_until_they_do(
                 await blocker.rollback()
             recovered = await readiness_until(health, 200)
 
-    assert stuck["checks"]["ticks"].startswith("no tick ended for "), stuck
-    assert {name: outcome for name, outcome in stuck["checks"].items() if name != "ticks"} == {
+    # Both loops read mailings first, so both get stuck behind the lock, within a tick of
+    # each other: the first probe past the limit may see one or both.
+    stalled = {name for name, outcome in stuck["checks"].items() if outcome != "ok"}
+    assert stalled, stuck
+    assert stalled <= set(LOOPS), stuck
+    assert all(stuck["checks"][loop].startswith("no tick ended for ") for loop in stalled)
+    assert {name: outcome for name, outcome in stuck["checks"].items() if name not in LOOPS} == {
         "broker": "ok",
         "database": "ok",
     }
     assert recovered == {"status": "ok", "checks": READY}
+    # One warning when it goes, one line when it comes back; the second loop joining the
+    # first in between may add a "changed" warning, no more.
     flips = [e["event"] for e in logs if e["event"].startswith("readiness.")]
-    assert flips == ["readiness.lost", "readiness.restored"]
+    assert flips in (
+        ["readiness.lost", "readiness.restored"],
+        ["readiness.lost", "readiness.changed", "readiness.restored"],
+    )
