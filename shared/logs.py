@@ -24,6 +24,8 @@ _CHATTY = ("httpx", "apscheduler")
 
 # Keys whose value is a credential whatever it holds.
 _SECRET_KEYS = frozenset({"authorization", "token", "api_token", "provider_token", "password"})
+# Values that cannot hold a secret's text, left as they are (numbers stay numbers).
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 
 class SecretRedactor:
@@ -36,26 +38,37 @@ class SecretRedactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Short values would blank out ordinary words; real tokens are long.
         self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        # Whether a key names a credential, by key: a line has a handful of keys, always the
+        # same few, and this runs for every line a sender writes (one per message).
+        self._is_secret_key: dict[str, bool] = {}
 
     def __call__(self, _logger: Any, _method: str, event: EventDict) -> EventDict:
-        for key, value in list(event.items()):
+        for key, value in event.items():
             # "_record" and the like are structlog's own plumbing, not output.
-            if not key.startswith("_"):
+            plain = key.startswith("_") or type(value) in _PLAIN
+            if not plain or self._secret_key(key):
                 event[key] = self._clean(key, value)
         return event
 
+    def _secret_key(self, key: str) -> bool:
+        known = self._is_secret_key.get(key)
+        if known is None:
+            known = self._is_secret_key[key] = key.lower() in _SECRET_KEYS
+        return known
+
     def _clean(self, key: str, value: Any) -> Any:
-        if key.lower() in _SECRET_KEYS:
+        if self._secret_key(key):
             return REDACTED
         if isinstance(value, dict):
             return {k: self._clean(str(k), v) for k, v in value.items()}
         if isinstance(value, (list, tuple, set, frozenset)):
             return [self._clean("", item) for item in value]
-        if value is None or isinstance(value, (bool, int, float)) or not self._secrets:
+        if value is None or type(value) in _PLAIN or not self._secrets:
             return value
         text = str(value)
         for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
+            if secret in text:
+                text = text.replace(secret, REDACTED)
         return text
 
 
@@ -116,6 +129,10 @@ def configure_logging(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
+    # No caller lookup (a walk up the stack per record) nor process and thread names: no line
+    # shows them. The logging HOWTO's own advice for a logger on a hot path.
+    logging._srcfile = None  # noqa: SLF001 - the documented switch has no public name
+    logging.logThreads, logging.logProcesses, logging.logMultiprocessing = False, False, False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     handler.addFilter(ConnectionLossFilter())
