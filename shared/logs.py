@@ -131,7 +131,7 @@ def configure_logging(
     )
     # No caller lookup (a walk up the stack per record) nor process and thread names: no line
     # shows them. The logging HOWTO's own advice for a logger on a hot path.
-    logging._srcfile = None  # noqa: SLF001 - the documented switch has no public name
+    logging._srcfile = None  # the documented switch has no public name
     logging.logThreads, logging.logProcesses, logging.logMultiprocessing = False, False, False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
