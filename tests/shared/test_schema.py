@@ -87,6 +87,77 @@ async def test_valid_rows_are_accepted(engine: AsyncEngine) -> None:
     assert (counts.mailing_id, counts.sent, counts.pending) == (mailing_id, 1, 0)
 
 
+_COUNTED = (
+    "SELECT mailing_id, pending, queued, sent, failed, expired, cancelled FROM mailing_counts"
+    " ORDER BY mailing_id"
+)
+_COUNTED_ROWS = (
+    "SELECT g.id, count(*) FILTER (WHERE m.status = 'pending'),"
+    " count(*) FILTER (WHERE m.status = 'queued'), count(*) FILTER (WHERE m.status = 'sent'),"
+    " count(*) FILTER (WHERE m.status = 'failed'), count(*) FILTER (WHERE m.status = 'expired'),"
+    " count(*) FILTER (WHERE m.status = 'cancelled')"
+    " FROM mailings g LEFT JOIN messages m ON m.mailing_id = g.id GROUP BY g.id ORDER BY g.id"
+)
+
+
+async def test_counters_follow_one_statement_that_moves_some_rows_and_not_others(
+    engine: AsyncEngine,
+) -> None:
+    first, second = await _mailing(engine), await _mailing(engine)
+    clients = [await _client(engine, f"7916123{n:04d}", "916") for n in range(6)]
+    ids = [await _message(engine, first, client) for client in clients]
+
+    async with engine.begin() as connection:
+        # In one statement: two rows sent, one failed, one only counts an attempt, one moves
+        # to the other mailing with its status, one is left alone.
+        await connection.execute(
+            text(
+                "UPDATE messages SET"
+                " status = CASE WHEN id = ANY(:sent) THEN 'sent'"
+                " WHEN id = :failed THEN 'failed' ELSE status END,"
+                " attempts = attempts + 1,"
+                " mailing_id = CASE WHEN id = :moved THEN :second ELSE mailing_id END"
+                " WHERE id = ANY(:touched)"
+            ),
+            {
+                "sent": ids[:2],
+                "failed": ids[2],
+                "moved": ids[4],
+                "second": second,
+                "touched": ids[:5],
+            },
+        )
+        counted = (await connection.execute(text(_COUNTED))).all()
+        expected = (await connection.execute(text(_COUNTED_ROWS))).all()
+
+    assert [tuple(row) for row in counted] == [tuple(row) for row in expected]
+    assert [tuple(row) for row in counted] == [
+        (first, 2, 0, 2, 1, 0, 0),
+        (second, 1, 0, 0, 0, 0, 0),
+    ]
+
+
+async def test_an_update_that_moves_no_counter_does_not_wait_for_the_counter_row(
+    engine: AsyncEngine,
+) -> None:
+    mailing_id = await _mailing(engine)
+    message_id = await _message(engine, mailing_id, await _client(engine), status="queued")
+
+    async with engine.connect() as holder, engine.connect() as writer:
+        await holder.execute(
+            text("SELECT 1 FROM mailing_counts WHERE mailing_id = :id FOR UPDATE"),
+            {"id": mailing_id},
+        )
+        await writer.execute(text("SET lock_timeout = '1s'"))
+        # Fails with a lock timeout if the trigger reaches for the counter row.
+        await writer.execute(
+            text("UPDATE messages SET attempts = attempts + 1, status = status WHERE id = :id"),
+            {"id": message_id},
+        )
+        await writer.commit()
+        await holder.rollback()
+
+
 @pytest.mark.parametrize(
     ("phone", "code"),
     [
