@@ -99,10 +99,9 @@ async def test_ticks_that_no_longer_end_make_it_not_ready_until_they_do(
         "database": "ok",
     }
     assert recovered == {"status": "ok", "checks": READY}
-    # One warning when it goes, one line when it comes back; the second loop joining the
-    # first in between may add a "changed" warning, no more.
+    # One warning when it goes, one line when it comes back. In between, the second loop
+    # getting stuck after the first, and coming back before it, may each add a "changed".
     flips = [e["event"] for e in logs if e["event"].startswith("readiness.")]
-    assert flips in (
-        ["readiness.lost", "readiness.restored"],
-        ["readiness.lost", "readiness.changed", "readiness.restored"],
-    )
+    assert flips[0] == "readiness.lost"
+    assert flips[-1] == "readiness.restored"
+    assert flips[1:-1] in ([], ["readiness.changed"], ["readiness.changed"] * 2)
