@@ -75,8 +75,8 @@ class SecretRedactor:
 class ConnectionLossFilter(logging.Filter):
     """Logs a lost broker connection as the expected trouble it is: WARNING, no traceback.
 
-    When RabbitMQ restarts, aiormq fails every frame in flight and FastStream cancels the
-    handlers waiting on them; both libraries then log each one with a full traceback at ERROR,
+    When RabbitMQ restarts, aiormq fails every frame in flight and cancels the tasks waiting
+    on them; aiormq and aio-pika then log each one with a full traceback at ERROR,
     dozens of lines per message in flight. The connection comes back by itself and the
     messages are delivered again, so one line each, without the traceback, says all of it.
     """

@@ -1,19 +1,17 @@
 """Wiring: the sender's parts built from its settings, started and stopped in order."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 
 from aio_pika.abc import AbstractRobustConnection
-from faststream.rabbit import Channel, RabbitBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.sender import health
 from services.sender.auth import AuthGate
 from services.sender.control import ControlListener
-from services.sender.handlers import subscribe
+from services.sender.handlers import WorkConsumer
 from services.sender.logic import RetryPolicy
 from services.sender.lookup import MessageLookup
 from services.sender.provider import Provider, provider_client
@@ -39,6 +37,14 @@ class SenderConfig:
 
 
 @dataclass(frozen=True)
+class Running:
+    """A started sender, and its consumer of the work queue."""
+
+    sender: Sender
+    consumer: WorkConsumer
+
+
+@dataclass(frozen=True)
 class _Parts:
     sender: Sender
     auth: AuthGate
@@ -46,27 +52,8 @@ class _Parts:
     connection: AbstractRobustConnection
 
 
-class _AmqpIdsApart(logging.Filter):
-    """FastStream puts the AMQP message id in ``message_id``, the name our logs give the
-    mailer's Message id; rename it so that a search by message_id finds only ours."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "message_id" in record.__dict__:
-            record.amqp_message_id = record.__dict__.pop("message_id")
-        return True
-
-
-def _faststream_logger() -> logging.Logger:
-    # A logger of ours, so FastStream's lines go through the same redacting handler as ours
-    # instead of its own one on stdout.
-    logger = logging.getLogger("services.sender.faststream")
-    if not any(isinstance(f, _AmqpIdsApart) for f in logger.filters):
-        logger.addFilter(_AmqpIdsApart())
-    return logger
-
-
 @asynccontextmanager
-async def running(config: SenderConfig) -> AsyncIterator[Sender]:
+async def running(config: SenderConfig) -> AsyncIterator[Running]:
     """A sender consuming work until the block exits; then it stops gracefully: no new
     deliveries, in-flight ones finish (bounded by ``sender_stop_timeout_s``), all closed.
 
@@ -76,31 +63,24 @@ async def running(config: SenderConfig) -> AsyncIterator[Sender]:
     url = config.broker.rabbitmq_url.get_secret_value()
     async with AsyncExitStack() as stack:
         parts = await _sender(config, url, stack)
-        broker = RabbitBroker(
-            url,
-            default_channel=Channel(prefetch_count=settings.sender_prefetch),
-            graceful_timeout=settings.sender_stop_timeout_s,
-            logger=_faststream_logger(),
-            log_level=logging.DEBUG,  # "Received"/"Processed" per message: too much for INFO
-            # The handler takes the raw message and parses it itself. FastDepends would resolve
-            # that parameter in a worker thread, once per message: a thread hop that cost
-            # about a tenth of the sender's CPU.
-            apply_types=False,
-        )
+        # Work comes in on a connection of its own: a publisher blocked by the broker's flow
+        # control would otherwise hold up the acks of work already done.
+        consuming = await connect(url)
+        stack.push_async_callback(consuming.close)
         deliveries = Deliveries()
-        subscribe(broker, parts.sender, deliveries)
-        stack.push_async_callback(_stop, broker, parts.auth)
-        await broker.start()
+        consumer = WorkConsumer(parts.sender, deliveries)
+        stack.push_async_callback(_stop, consumer, parts.auth, settings.sender_stop_timeout_s)
+        await consumer.start(consuming, settings.sender_prefetch)
         checks = partial(
             health.checks,
-            broker=broker,
-            connection=parts.connection,
+            consuming=consuming,
+            publishing=parts.connection,
             engine=parts.engine,
             deliveries=deliveries,
             prefetch=settings.sender_prefetch,
         )
         await stack.enter_async_context(serving(config.health, checks))
-        yield parts.sender
+        yield Running(parts.sender, consumer)
 
 
 async def _sender(config: SenderConfig, url: str, stack: AsyncExitStack) -> _Parts:
@@ -153,8 +133,8 @@ def _limits(settings: SenderSettings) -> Limits:
     )
 
 
-async def _stop(broker: RabbitBroker, auth: AuthGate) -> None:
+async def _stop(consumer: WorkConsumer, auth: AuthGate, timeout_s: float) -> None:
     # Messages held at a closed auth gate go back to the broker at once instead of waiting.
     auth.stop()
-    # Stops consuming, waits for the handlers in flight (graceful_timeout), then closes.
-    await broker.stop()
+    # Stops consuming, waits for the handlers in flight (bounded), then closes the channel.
+    await consumer.stop(timeout_s)

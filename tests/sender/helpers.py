@@ -16,9 +16,8 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.sender.app import SenderConfig, running
+from services.sender.app import Running, SenderConfig, running
 from services.sender.settings import SenderSettings
-from services.sender.worker import Sender
 from shared import topology
 from shared.broker import Publisher
 from shared.messages import Result, Work
@@ -187,7 +186,7 @@ class Pipeline:
 
     def sender(
         self, health: HealthSettings | None = None, **settings: Any
-    ) -> AbstractAsyncContextManager[Sender]:
+    ) -> AbstractAsyncContextManager[Running]:
         """A sender running in-process until the block exits, with these settings."""
         return running(config(*self.urls, health, **settings))
 

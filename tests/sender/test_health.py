@@ -1,14 +1,9 @@
 """A sender's ``/healthz`` and ``/readyz``: up, ready, and not ready for a lost consumer or an
 unreachable database."""
 
-from typing import Any
-
-import pytest
-from faststream.rabbit import RabbitBroker
 from sqlalchemy.engine import make_url
 
 from services.sender import app
-from services.sender.handlers import WORK_QUEUE
 from shared import topology
 from shared.broker import BrokerError
 from shared.messages import Work
@@ -31,20 +26,6 @@ async def _published(pipeline: Pipeline, works: list[Work]) -> bool:
     return True
 
 
-@pytest.fixture
-def brokers(monkeypatch: pytest.MonkeyPatch) -> list[RabbitBroker]:
-    """The FastStream broker of every sender started in this test."""
-    found: list[RabbitBroker] = []
-
-    def subscribing(broker: RabbitBroker, *args: Any) -> None:
-        found.append(broker)
-        subscribe(broker, *args)
-
-    subscribe = app.subscribe
-    monkeypatch.setattr(app, "subscribe", subscribing)
-    return found
-
-
 async def test_a_running_sender_is_up_and_ready_and_stays_so_while_it_works(
     pipeline: Pipeline,
 ) -> None:
@@ -62,19 +43,17 @@ async def test_a_running_sender_is_up_and_ready_and_stays_so_while_it_works(
 
 
 async def test_a_lost_consumer_makes_it_not_ready_while_its_connections_stay(
-    pipeline: Pipeline, brokers: list[RabbitBroker]
+    pipeline: Pipeline,
 ) -> None:
     works = await pipeline.messages(5)
     health = health_settings()
 
-    async with pipeline.sender(health):
+    async with pipeline.sender(health) as running:
         await readiness_until(health, 200)
-        [broker] = brokers
-        # The queue FastStream consumes on (its declarer hands out the one it holds).
-        queue = await broker.declare_queue(WORK_QUEUE)
-        underlay = await queue.channel.get_underlay_channel()
-        for tag in list(underlay.consumers):
-            await lose_consumer(queue.channel, tag)
+        queue, tag = running.consumer.queue, running.consumer.consumer_tag
+        assert queue is not None
+        assert tag is not None
+        await lose_consumer(queue.channel, tag)
         await pipeline.publish(*works)
         waiting = await eventually(
             lambda: ready_count(pipeline.connection, topology.WORK_QUEUE), lambda n: n == 5

@@ -260,7 +260,7 @@ def _logged_error(error: BaseException) -> dict[str, Any]:
         try:
             raise error
         except BaseException:
-            logging.getLogger("services.sender.faststream").exception("handler failed")
+            logging.getLogger("aiormq.connection").exception("handler failed")
     [line] = stream.getvalue().splitlines()
     found: dict[str, Any] = json.loads(line)
     return found
