@@ -11,13 +11,21 @@ for its send window, a quiet night). With several consumers on one queue, a lost
 once the others cannot keep the queue empty; until then it costs nothing but capacity.
 """
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError
 
 from shared.health import Check
+from shared.logs import get_logger
+
+log = get_logger(__name__)
+
+CANCEL_TIMEOUT_S = 5.0
+"""How long a stopping service waits for the broker to confirm a consumer's cancel."""
 
 
 class Consumption(Protocol):
@@ -109,3 +117,18 @@ def consumer_check(
         return consumer_lost(state, stall_s)
 
     return check
+
+
+async def cancel_consumer(queue: AbstractQueue, consumer_tag: str) -> None:
+    """Stop a consumer for a graceful stop, within :data:`CANCEL_TIMEOUT_S` in all.
+
+    The bound covers the wait for a connection being recovered too: aio-pika's own timeout
+    starts only once the connection is back, so a stop during a broker outage would hang until
+    the broker returned. A cancel that fails or times out is no loss: without the broker,
+    every unacked delivery goes back to the queue anyway.
+    """
+    try:
+        async with asyncio.timeout(CANCEL_TIMEOUT_S):
+            await queue.cancel(consumer_tag)
+    except (AMQPError, RuntimeError, OSError, TimeoutError) as exc:
+        log.warning("consumer.cancel_failed", queue=queue.name, error=type(exc).__name__)

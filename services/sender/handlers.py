@@ -7,6 +7,7 @@ queue is the sender's hot path.
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable
 
 from aio_pika.abc import (
@@ -21,13 +22,14 @@ from pydantic import ValidationError
 from services.sender.worker import Sender
 from shared import topology
 from shared.broker import BrokerError, cancelled_by_broker
-from shared.consumers import Deliveries
+from shared.consumers import Deliveries, cancel_consumer
 from shared.logs import bind_ids, clear_ids, get_logger
 from shared.messages import Work
 
 log = get_logger(__name__)
 
-CANCEL_TIMEOUT_S = 5.0
+QUIET_S = 0.05
+"""A stop waits this long without a handler running before it counts them all done."""
 
 
 class WorkConsumer:
@@ -58,22 +60,37 @@ class WorkConsumer:
     async def stop(self, timeout_s: float) -> None:
         """No new deliveries; those in flight finish within ``timeout_s``, the rest go back
         to the queue when the channel closes."""
+        deadline = time.monotonic() + timeout_s
         if self.queue is not None and self.consumer_tag is not None:
-            try:
-                await self.queue.cancel(self.consumer_tag, timeout=CANCEL_TIMEOUT_S)
-            except (AMQPError, RuntimeError, OSError, TimeoutError) as exc:
-                # The broker is gone, and every unacked delivery with it: stopping goes on.
-                log.warning("sender.cancel_failed", error=type(exc).__name__)
-        if self._handling:
-            _, late = await asyncio.wait(self._handling, timeout=timeout_s)
+            await cancel_consumer(self.queue, self.consumer_tag)
+        late = await self._finish_handling(deadline)
+        if late:
+            log.warning("sender.stop_timeout", cancelled=len(late), timeout_s=timeout_s)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         if self._channel is not None:
             await self._channel.close()
 
+    async def _finish_handling(self, deadline: float) -> set[asyncio.Task[None]]:
+        """Wait for the handlers until none is left, for a quiet moment; those still running
+        at ``deadline``.
+
+        A delivery read just before the cancel-ok starts its handler a few loop turns later,
+        so an empty set right after the cancel is looked at again before it counts.
+        """
+        while (left_s := deadline - time.monotonic()) > 0:
+            if not self._handling:
+                await asyncio.sleep(min(QUIET_S, left_s))
+                if not self._handling:
+                    return set()
+                continue
+            await asyncio.wait(set(self._handling), timeout=left_s)
+        return set(self._handling)
+
     async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
-        # aiormq runs each delivery in a task of its own; holding it lets a stop wait for it.
+        # Each delivery is handled in a task of its own (aio-pika's, inside aiormq's); holding
+        # it lets a stop wait for it, or cancel it past the stop timeout.
         task = asyncio.current_task()
         if task is not None:
             self._handling.add(task)

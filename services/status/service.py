@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from functools import partial
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from aio_pika.exceptions import AMQPError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.status import health
@@ -20,6 +19,7 @@ from services.status.settings import StatusSettings
 from services.status.writer import Writer
 from shared import topology
 from shared.broker import connect
+from shared.consumers import cancel_consumer
 from shared.db import create_engine
 from shared.health import serving
 from shared.logs import get_logger
@@ -28,7 +28,6 @@ from shared.settings import BrokerSettings, DatabaseSettings, HealthSettings
 log = get_logger(__name__)
 
 CONSUMED = (topology.RESULTS_QUEUE, topology.WORK_DEAD_QUEUE)
-CANCEL_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -51,11 +50,7 @@ class StatusService:
         """Stop consuming, write and ack what is buffered, then close everything."""
         await self.health.aclose()
         for queue, tag in self.consumers:
-            try:
-                await queue.cancel(tag, timeout=CANCEL_TIMEOUT_S)
-            except (AMQPError, RuntimeError, OSError, TimeoutError) as exc:
-                # The broker is gone: so is every unacked delivery, so stopping can go on.
-                log.warning("status.cancel_failed", queue=queue.name, error=type(exc).__name__)
+            await cancel_consumer(queue, tag)
         # Deliveries read before the cancel-ok reach the buffer a loop turn later; any later
         # still go back to their queue when the channel closes.
         await asyncio.sleep(0)

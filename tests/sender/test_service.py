@@ -2,10 +2,12 @@
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from services.sender.worker import Sender
 from shared import topology
@@ -175,3 +177,26 @@ async def test_stop_lets_the_call_in_flight_finish(pipeline: Pipeline) -> None:
     channel = await pipeline.connection.channel()
     work_queue = await channel.get_queue(topology.WORK_QUEUE)
     assert await work_queue.get(fail=False, timeout=2) is None  # acked, not put back
+
+
+async def test_a_call_still_running_past_the_stop_timeout_goes_back_to_the_queue(
+    pipeline: Pipeline,
+) -> None:
+    [work] = await pipeline.messages()
+    await pipeline.stub.behaviour(latency_ms=10_000)
+
+    with capture_logs() as logs:
+        async with pipeline.sender(sender_stop_timeout_s=0.5):
+            await pipeline.publish(work)
+            await eventually(pipeline.stub.journal, lambda entries: len(entries) == 1, 5)
+            stop_started = time.monotonic()
+        stopped_in_s = time.monotonic() - stop_started
+
+    assert stopped_in_s < 5  # the 10 s call was given up on, not waited for
+    assert [e["cancelled"] for e in logs if e["event"] == "sender.stop_timeout"] == [1]
+    channel = await pipeline.connection.channel()
+    work_queue = await channel.get_queue(topology.WORK_QUEUE)
+    again = await work_queue.get(fail=False, timeout=2)
+    assert again is not None  # not acked: another sender takes it
+    assert Work.model_validate_json(again.body).message_id == work.message_id
+    assert work.message_id not in pipeline.results.final()
