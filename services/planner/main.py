@@ -16,7 +16,6 @@ from shared.broker import BrokerError, Publisher, connect
 from shared.db import create_engine
 from shared.health import serving
 from shared.logs import configure_logging, get_logger
-from shared.runtime import stop_on_signals
 from shared.settings import (
     BrokerSettings,
     DatabaseSettings,
@@ -51,7 +50,7 @@ async def _main(
     broker: BrokerSettings,
     health_settings: HealthSettings,
 ) -> None:
-    stop = stop_on_signals()
+    stop = runtime.stop_on_signals()
     await serve(planner, database, broker, stop, health_settings)
 
 
@@ -62,7 +61,8 @@ async def serve(
     stop: asyncio.Event,
     health_settings: HealthSettings | None = None,
 ) -> None:
-    """Tick until ``stop`` is set; then finish the tick in progress and close the connections.
+    """Tick until ``stop`` is set; then finish the ticks in progress (one per loop) and close
+    the connections.
 
     ``/healthz`` and ``/readyz`` are served once connected, if ``health_settings`` has a port.
     """
@@ -74,9 +74,11 @@ async def serve(
     try:
         planner = Planner(engine, await Publisher.open(connection), settings)
         interval_s = settings.planner_tick_interval_s
-        ticks, audience_ticks = TickWatch(), TickWatch()
+        delivery_ticks, audience_ticks = TickWatch(), TickWatch()
         delivery = TickRunner(
-            ticks.watching(partial(tick_safely, planner, delivery_tick)), interval_s
+            delivery_ticks.watching(partial(tick_safely, planner, delivery_tick)),
+            interval_s,
+            "delivery",
         )
         # Its own loop: a big audience is not held back by dispatch batches, nor they by it.
         audience = TickRunner(
@@ -84,12 +86,13 @@ async def serve(
                 partial(tick_safely, planner, audience_tick, on_progress=delivery.wake)
             ),
             interval_s,
+            "audience",
         )
         checks = partial(
             health.checks,
             connection=connection,
             engine=engine,
-            ticks={"ticks": ticks, "audience": audience_ticks},
+            ticks={"delivery": delivery_ticks, "audience": audience_ticks},
             interval_s=interval_s,
         )
         delivery.start()
@@ -100,7 +103,8 @@ async def serve(
                 log.info("planner.started", tick_interval_s=interval_s)
                 await stop.wait()
         finally:
-            await asyncio.gather(audience.stop(), delivery.stop())
+            # Both to their end even if one fails: the connections close right after.
+            await asyncio.gather(audience.stop(), delivery.stop(), return_exceptions=True)
     finally:
         await connection.close()
         await engine.dispose()

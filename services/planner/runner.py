@@ -31,8 +31,11 @@ class TickRunner:
     came in meanwhile. Several wake-ups during one tick make one more tick, not several.
     """
 
-    def __init__(self, tick: Callable[[], Awaitable[bool]], interval_s: float) -> None:
+    def __init__(
+        self, tick: Callable[[], Awaitable[bool]], interval_s: float, name: str = "tick"
+    ) -> None:
         self._tick = tick
+        self._name = name
         self._interval_s = interval_s
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._job: Job | None = None
@@ -51,7 +54,7 @@ class TickRunner:
         self._job = self._scheduler.add_job(
             self._run,
             IntervalTrigger(seconds=self._interval_s),
-            id=JOB_ID,
+            id=f"{JOB_ID}.{self._name}",
             next_run_time=datetime.now(UTC),
             # A late tick still runs (the default grace of 1 s would skip it); missed runs
             # collapse into one.
@@ -89,7 +92,7 @@ class TickRunner:
             return await self._tick()
         except Exception:
             # A bug, not trouble the tick knows how to handle; ticking goes on regardless.
-            log.exception("tick.crashed")
+            log.exception("tick.crashed", loop=self._name)
             return False
 
     def _on_done(self, event: JobExecutionEvent) -> None:

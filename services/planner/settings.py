@@ -18,10 +18,11 @@ class PlannerSettings(BaseSettings):
     planner_dispatch_batch_size: int = Field(default=2_000, ge=1)
     """Pending messages claimed, published and marked ``queued`` in one transaction."""
     planner_batches_per_tick: int = Field(default=10, ge=1)
-    """Most audience chunks, and most dispatch batches, one tick runs (each kind counted apart).
+    """Most audience chunks one audience tick runs, and most dispatch batches one delivery
+    tick runs.
 
-    Keeps a tick short, so that shutdown and new mailings do not wait behind a big one; when
-    work is left over, the next tick starts at once.
+    Keeps a tick short, so that shutdown and other mailings do not wait behind a big one (each
+    takes its turn within a tick); when work is left over, the next tick starts at once.
     """
     planner_zones_per_tick: int = Field(default=500, ge=1)
     """Most (mailing, time zone) pairs of windowed mailings one tick visits; each visit

@@ -1,4 +1,4 @@
-"""One planner tick: start due mailings, materialise, dispatch, expire, finish.
+"""A planner tick, in two halves: start due mailings and materialise; dispatch, expire, finish.
 
 Every step claims its rows, so any number of planners may tick at once; and every step is
 bounded, so a tick ends soon and says whether work was left over.
@@ -52,6 +52,8 @@ class TickReport:
 
     started: int = 0
     materialised: int = 0
+    completed: int = 0
+    """Audiences whose last chunk ran: their mailings may finish (an empty one at once)."""
     dispatched: int = 0
     expired: int = 0
     cancelled: int = 0
@@ -66,6 +68,7 @@ async def tick(planner: Planner) -> TickReport:
     report = await audience_tick(planner)
     delivered = await delivery_tick(planner)
     delivered.started, delivered.materialised = report.started, report.materialised
+    delivered.completed = report.completed
     delivered.more_work = delivered.more_work or report.more_work
     return delivered
 
@@ -74,7 +77,7 @@ async def audience_tick(planner: Planner) -> TickReport:
     """Start the mailings that are due and materialise their audiences, a bounded amount."""
     report = TickReport()
     report.started = len(await lifecycle.start_due(planner.engine))
-    report.materialised, report.more_work = await _materialise(planner)
+    report.materialised, report.completed, report.more_work = await _materialise(planner)
     return report
 
 
@@ -109,18 +112,22 @@ async def _take_turns(mailing_ids: list[int], step: Step, rounds: int) -> tuple[
     return total, bool(left)
 
 
-async def _materialise(planner: Planner) -> tuple[int, bool]:
+async def _materialise(planner: Planner) -> tuple[int, int, bool]:
+    """Messages created, audiences completed, and whether any audience has more to scan."""
     settings, clock = planner.settings, planner.audience_started
     mailing_ids = await audience.unmaterialised(planner.engine)
     for gone in set(clock) - set(mailing_ids):
         del clock[gone]  # completed by another replica, or cancelled
+    completed = 0
 
     async def step(mailing_id: int) -> tuple[int, bool]:
+        nonlocal completed
         started = clock.setdefault(mailing_id, time.monotonic())
         chunk = await audience.materialise_chunk(
             planner.engine, mailing_id, settings.planner_audience_chunk_size
         )
         if chunk.total is not None:
+            completed += 1
             del clock[mailing_id]
             duration_ms = round((time.monotonic() - started) * 1000)
             log.info(
@@ -131,7 +138,8 @@ async def _materialise(planner: Planner) -> tuple[int, bool]:
             )
         return chunk.inserted, chunk.more
 
-    return await _take_turns(mailing_ids, step, settings.planner_batches_per_tick)
+    inserted, more = await _take_turns(mailing_ids, step, settings.planner_batches_per_tick)
+    return inserted, completed, more
 
 
 async def _dispatch(planner: Planner) -> tuple[int, bool]:
@@ -208,8 +216,9 @@ async def tick_safely(
 ) -> bool:
     """One tick, or one ``half`` of it, for a runner: whether work was left over.
 
-    ``on_progress`` is called when the tick started or materialised something (the delivery
-    loop has messages to dispatch, or a mailing to finish, sooner than its next interval).
+    ``on_progress`` is called when the tick started, materialised or completed something: the
+    delivery loop then has messages to dispatch, or a mailing to finish, before its next
+    interval.
 
     The database being unreachable or restarting is expected trouble: logged, and the next
     tick tries again. Everything a tick wrote before that is committed and stays.
@@ -222,7 +231,8 @@ async def tick_safely(
             raise
         log.warning("tick.failed", error=type(exc).__name__, half=half.__name__)
         return False
-    if on_progress is not None and (report.started or report.materialised or report.more_work):
+    progressed = report.started or report.materialised or report.completed or report.more_work
+    if on_progress is not None and progressed:
         on_progress()
     duration_ms = round((time.monotonic() - started) * 1000)
     log.debug("tick.done", half=half.__name__, duration_ms=duration_ms, **asdict(report))

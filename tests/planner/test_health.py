@@ -18,8 +18,8 @@ from shared.settings import BrokerSettings, DatabaseSettings, HealthSettings
 from tests.planner.helpers import settings
 from tests.probes import health_settings, probe, readiness_until
 
-READY = {"broker": "ok", "database": "ok", "ticks": "ok", "audience": "ok"}
-LOOPS = ("ticks", "audience")
+READY = {"broker": "ok", "database": "ok", "delivery": "ok", "audience": "ok"}
+LOOPS = ("delivery", "audience")
 STOP_TIMEOUT_S = 10.0
 
 
