@@ -25,7 +25,7 @@ _CHATTY = ("httpx", "apscheduler")
 # Keys whose value is a credential whatever it holds.
 _SECRET_KEYS = frozenset({"authorization", "token", "api_token", "provider_token", "password"})
 # Values that cannot hold a secret's text, left as they are (numbers stay numbers).
-_PLAIN = frozenset({int, float, bool, type(None)})
+_PLAIN = (int, float)
 
 
 class SecretRedactor:
@@ -45,25 +45,27 @@ class SecretRedactor:
     def __call__(self, _logger: Any, _method: str, event: EventDict) -> EventDict:
         for key, value in event.items():
             # "_record" and the like are structlog's own plumbing, not output.
-            plain = key.startswith("_") or type(value) in _PLAIN
+            plain = key.startswith("_") or value is None or isinstance(value, _PLAIN)
             if not plain or self._secret_key(key):
                 event[key] = self._clean(key, value)
         return event
 
     def _secret_key(self, key: str) -> bool:
+        # Remembered for an event's own keys only: they are a few names, always the same;
+        # keys inside values (headers, payloads) are anyone's and would grow the dict.
         known = self._is_secret_key.get(key)
         if known is None:
             known = self._is_secret_key[key] = key.lower() in _SECRET_KEYS
         return known
 
     def _clean(self, key: str, value: Any) -> Any:
-        if self._secret_key(key):
+        if key.lower() in _SECRET_KEYS:
             return REDACTED
         if isinstance(value, dict):
             return {k: self._clean(str(k), v) for k, v in value.items()}
         if isinstance(value, (list, tuple, set, frozenset)):
             return [self._clean("", item) for item in value]
-        if value is None or type(value) in _PLAIN or not self._secrets:
+        if value is None or isinstance(value, _PLAIN) or not self._secrets:
             return value
         text = str(value)
         for secret in self._secrets:

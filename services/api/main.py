@@ -30,6 +30,7 @@ def run() -> None:
         create_app(api, database, broker),
         host=api.api_host,
         port=api.api_port,
+        loop="uvloop",  # as every service (shared.runtime), said rather than left to "auto"
         access_log=False,  # our middleware writes one structured line per request
         log_config=None,  # keep the logging set up above
     )

@@ -4,7 +4,6 @@ from services.provider_stub.app import start
 from services.provider_stub.settings import StubSettings
 from shared import runtime
 from shared.logs import configure_logging, get_logger
-from shared.runtime import stop_on_signals
 from shared.settings import LogSettings, load_settings, secret_values
 
 
@@ -18,7 +17,7 @@ def run() -> None:
 
 async def _serve(settings: StubSettings) -> None:
     log = get_logger(__name__)
-    stop = stop_on_signals()
+    stop = runtime.stop_on_signals()
     runner = await start(settings)
     log.info("stub.started", host=settings.stub_host, port=settings.stub_port)
     await stop.wait()

@@ -4,7 +4,6 @@ from services.sender.app import SenderConfig, running
 from services.sender.settings import SenderSettings
 from shared import runtime
 from shared.logs import configure_logging, get_logger
-from shared.runtime import stop_on_signals
 from shared.settings import (
     BrokerSettings,
     DatabaseSettings,
@@ -36,7 +35,7 @@ def run() -> None:
 
 async def _serve(config: SenderConfig) -> None:
     log = get_logger(__name__)
-    stop = stop_on_signals()
+    stop = runtime.stop_on_signals()
     async with running(config):
         log.info("sender.started", prefetch=config.sender.sender_prefetch)
         await stop.wait()

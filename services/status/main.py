@@ -6,7 +6,6 @@ from services.status.service import start
 from services.status.settings import StatusSettings
 from shared import runtime
 from shared.logs import configure_logging
-from shared.runtime import stop_on_signals
 from shared.settings import (
     BrokerSettings,
     DatabaseSettings,
@@ -36,7 +35,7 @@ async def _serve(
     broker: BrokerSettings,
     health: HealthSettings,
 ) -> None:
-    stop = stop_on_signals()
+    stop = runtime.stop_on_signals()
     service = await start(status, database, broker, health)
     stopped = asyncio.create_task(stop.wait())
     # The flusher only ends on a stop; if it ends before one, something is badly wrong and the

@@ -29,7 +29,7 @@ STATUSES = ("pending", "queued", "sent", "failed", "expired", "cancelled")
 
 # (mailing_id, status, net change), only where the change is not zero.
 _NETTED = """
-SELECT mailing_id, status, sum(d) FROM (
+SELECT mailing_id, status, CAST(sum(d) AS integer) FROM (
     SELECT mailing_id, status, 1 FROM new_rows
     UNION ALL SELECT mailing_id, status, -1 FROM old_rows
 ) AS r(mailing_id, status, d)
