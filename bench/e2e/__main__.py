@@ -17,6 +17,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -68,7 +69,11 @@ async def _describe_machine(admin_url: str) -> dict[str, Any]:
 
 
 async def _run(
-    names: list[str], clients: int | None, ceiling_messages: int, options: RunOptions
+    names: list[str],
+    clients: int | None,
+    ceiling_messages: int,
+    options: RunOptions,
+    settings: Mapping[str, str],
 ) -> dict[str, Any]:
     run: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -95,7 +100,7 @@ async def _run(
             f"  publish {rates['publish_per_s']:,}/s, consume {rates['consume_per_s']:,}/s"
         )
     for name in names:
-        scenario = SCENARIOS[name].with_clients(clients)
+        scenario = SCENARIOS[name].with_clients(clients).with_settings(settings)
         try:
             result = await run_scenario(scenario, options, console)
         except (StackError, RuntimeError, OSError) as exc:
@@ -122,6 +127,13 @@ def _ceiling_ratio(
     }
 
 
+def _setting(pair: str) -> tuple[str, str]:
+    name, equals, value = pair.partition("=")
+    if not name.startswith("MAILER_") or not equals:
+        raise typer.BadParameter(f"--set takes MAILER_NAME=value, not {pair!r}")
+    return name, value
+
+
 def main(
     scenario: Annotated[
         list[str] | None, typer.Option(help="S1, S2, S3 or S4; repeat for several (default: all).")
@@ -144,6 +156,13 @@ def main(
         bool,
         typer.Option(help="Sample every service with py-spy; top costs in the results (slower)."),
     ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="MAILER_NAME=value for every service, to try a setting; repeat for several.",
+        ),
+    ] = None,
     results_dir: Annotated[
         Path, typer.Option(help="Where the JSON, markdown and service logs go.")
     ] = RESULTS_DIR,
@@ -165,12 +184,13 @@ def main(
         raise typer.BadParameter(
             f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
         )
+    settings = dict(_setting(pair) for pair in set_ or [])
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     options = RunOptions(
         admin_url, amqp_url, results_dir, stamp, after_requests, wait_quiet_s, profile
     )
-    run = asyncio.run(_run(names, clients, ceiling_messages, options))
+    run = asyncio.run(_run(names, clients, ceiling_messages, options, settings))
     console_report.print_run(run, console)
     path = results_dir / f"e2e-{stamp}.json"
     path.write_text(json.dumps(run, indent=2, default=str) + "\n")

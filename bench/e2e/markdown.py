@@ -44,7 +44,7 @@ def machine_block(run: dict[str, Any]) -> str:
 
 
 def scenario_block(run: dict[str, Any], result: dict[str, Any], s1: dict[str, Any] | None) -> str:
-    size = " (audience overridden with --clients)" if result["overridden"] else ""
+    size = " (overridden with --clients or --set)" if result["overridden"] else ""
     parts = [
         f"### {result['scenario']} — {result['title']}{size}\n",
         f"Run {run['started_at'][:16].replace('T', ' ')} UTC on commit `{run['commit']}`"

@@ -23,7 +23,8 @@ class Scenario:
     settings: Mapping[str, str] = field(default_factory=dict)
     """``MAILER_*`` variables every service gets beyond the defaults."""
     overridden: bool = False
-    """Whether ``--clients`` changed the audience from the scenario's own size."""
+    """Whether ``--clients`` or ``--set`` changed the scenario: its figures are not the
+    scenario's own, and BENCHMARKS.md keeps the last run of the scenario as defined."""
 
     @property
     def title(self) -> str:
@@ -33,6 +34,12 @@ class Scenario:
         if clients is None or clients == self.clients:
             return self
         return replace(self, clients=clients, overridden=True)
+
+    def with_settings(self, settings: Mapping[str, str]) -> "Scenario":
+        """The scenario with more ``MAILER_*`` variables (``--set``): to try a setting."""
+        if not settings:
+            return self
+        return replace(self, settings={**self.settings, **settings}, overridden=True)
 
 
 SCENARIOS: dict[str, Scenario] = {
