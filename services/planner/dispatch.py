@@ -39,10 +39,12 @@ class WorkPublisher(Protocol):
     ) -> None: ...
 
 
-async def dispatchable(engine: AsyncEngine) -> list[int]:
-    """Ids of running mailings whose deadline has not passed."""
+async def dispatchable(engine: AsyncEngine) -> dict[int, bool]:
+    """Running mailings whose deadline has not passed, by id: whether the audience is
+    complete. One still being materialised is listed only until its first batch is out."""
     async with engine.connect() as connection:
-        return list((await connection.scalars(sql.DISPATCHABLE)).all())
+        rows = (await connection.execute(sql.DISPATCHABLE)).all()
+    return {row.id: row.complete for row in rows}
 
 
 def work_of(mailing_id: int, row: Row[Any]) -> Work:

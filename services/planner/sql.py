@@ -86,10 +86,19 @@ RETURNING (
 """)
 
 # Mailings with a send window are dispatched zone by zone (DUE_ZONES).
+#
+# A mailing whose audience is still being materialised gets its first batch at once, so its
+# first requests go out within seconds, and the rest once the audience is complete. Sending
+# the rest alongside would have the inserts of a big audience compete with the whole pipeline
+# for the same database and cores (a million clients took 82 s to materialise that way, about
+# 16 s alone), for no gain in the mailing's total time.
 DISPATCHABLE = text("""
-SELECT id FROM mailings
-WHERE status = 'running' AND end_at > now() AND window_start IS NULL
-ORDER BY id
+SELECT m.id, m.materialized_at IS NOT NULL AS complete
+FROM mailings AS m JOIN mailing_counts AS c ON c.mailing_id = m.id
+WHERE m.status = 'running' AND m.end_at > now() AND m.window_start IS NULL
+  AND (m.materialized_at IS NOT NULL
+       OR c.queued + c.sent + c.failed + c.expired + c.cancelled = 0)
+ORDER BY m.id
 """)
 
 # The columns of a claimed message that its work message needs. A message queued before (a

@@ -152,10 +152,13 @@ async def _dispatch(planner: Planner) -> tuple[int, bool]:
             return 0, False  # the broker is in trouble: leave the rest to a later tick
         batch = await dispatch_batch(planner.engine, planner.publisher, mailing_id, batch_size)
         broker_failed = batch.failed > 0
-        return batch.published, batch.published == batch_size
+        # An audience still being materialised gets its first batch only (sql.DISPATCHABLE);
+        # its completion wakes this loop for the rest.
+        full = batch.published == batch_size
+        return batch.published, full and mailings[mailing_id]
 
-    mailing_ids = await dispatchable(planner.engine)
-    return await _take_turns(mailing_ids, step, planner.settings.planner_batches_per_tick)
+    mailings = await dispatchable(planner.engine)
+    return await _take_turns(list(mailings), step, planner.settings.planner_batches_per_tick)
 
 
 async def _visit_zones(planner: Planner, report: TickReport) -> bool:

@@ -190,3 +190,33 @@ async def test_two_planners_ticking_at_once_make_and_send_each_message_once(
     assert len(stored) == 500
     assert sorted(published) == sorted(stored)
     assert set(stored.values()) == {MessageStatus.QUEUED}
+
+
+async def test_an_audience_being_materialised_gets_its_first_batch_then_waits_for_the_rest(
+    engine: AsyncEngine,
+) -> None:
+    await add_clients(engine, *((f"9{n:02d}", "") for n in range(10)))
+    mailing_id = await add_mailing(engine)
+    publisher = RecordingPublisher()
+    # Chunks of 4 clients, batches of 2: the audience takes three chunks.
+    planner = planner_of(
+        engine,
+        publisher,
+        planner_audience_chunk_size=4,
+        planner_dispatch_batch_size=2,
+        planner_batches_per_tick=1,
+    )
+
+    first = await tick(planner)  # chunk 1 of 3, then the first batch
+    second = await tick(planner)  # chunk 2 of 3: nothing more is dispatched yet
+    assert (first.materialised, first.dispatched) == (4, 2)
+    assert (second.materialised, second.dispatched) == (4, 0)
+    assert (await mailing(engine, mailing_id)).materialized_at is None
+
+    reports = [await tick(planner) for _ in range(6)]
+
+    assert (await mailing(engine, mailing_id)).materialized_at is not None
+    assert sum(r.dispatched for r in reports) == 8
+    assert sorted(w.message_id for w in publisher.published) == sorted(
+        m.id for m in await messages(engine, mailing_id)
+    )
