@@ -136,5 +136,6 @@ def _limits(settings: SenderSettings) -> Limits:
 async def _stop(consumer: WorkConsumer, auth: AuthGate, timeout_s: float) -> None:
     # Messages held at a closed auth gate go back to the broker at once instead of waiting.
     auth.stop()
-    # Stops consuming, waits for the handlers in flight (bounded), then closes the channel.
+    # Before the publishing connection and the lookups close (the stack closes them next), so
+    # that the handlers still in flight can report their results and be acked.
     await consumer.stop(timeout_s)
