@@ -55,6 +55,20 @@ class Result(_Body):
     )
 
 
+MAX_RESULTS_PER_BATCH = 200
+"""Results one body may hold: bounds what the status service takes in per delivery."""
+
+
+class ResultBatch(_Body):
+    """Several results in one body: sender → status, one publish and one confirm for all.
+
+    The results of one message keep the order they were reported in. The status service also
+    reads a lone :class:`Result` body, as senders from before batches publish them.
+    """
+
+    results: list[Result] = Field(min_length=1, max_length=MAX_RESULTS_PER_BATCH)
+
+
 class ControlEvent(_Body):
     """A change to a mailing or client that running replicas should act on at once."""
 

@@ -7,9 +7,10 @@ acks the work message after it; if it raises, nothing is acked and RabbitMQ deli
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from pydantic import BaseModel
 
@@ -29,6 +30,7 @@ from services.sender.logic import (
 )
 from services.sender.lookup import MessageLookup
 from services.sender.provider import Calls
+from services.sender.reports import Reports
 from shared import topology
 from shared.broker import BrokerError, Publisher
 from shared.logs import get_logger
@@ -89,6 +91,8 @@ class Sender:
         self._lookup = lookup
         self._auth = auth
         self._publisher = publisher
+        # Results go out in batches; retries, rare and each due at its own delay, one by one.
+        self._reports = Reports(publisher)
         self._control = control
         self._limits = limits
         self._clock = clock
@@ -283,7 +287,7 @@ class Sender:
 
     async def _report(self, result: Result) -> None:
         try:
-            await self._publish(topology.RESULTS_EXCHANGE, topology.RESULTS_ROUTING_KEY, result)
+            await self._confirmed(topology.RESULTS_EXCHANGE, partial(self._reports.report, result))
         except BrokerError:
             if result.status in MESSAGE_FINAL:
                 if len(self._unreported) >= _UNREPORTED_KEPT:
@@ -292,12 +296,18 @@ class Sender:
             raise
 
     async def _publish(self, exchange: str, routing_key: str, body: BaseModel) -> None:
+        await self._confirmed(
+            exchange, partial(self._publisher.publish, exchange, routing_key, body)
+        )
+
+    async def _confirmed(self, exchange: str, publish: Callable[[], Awaitable[None]]) -> None:
+        """``publish()``, tried again after each of the publish pauses while not confirmed."""
         for pause_s in self._publish_pauses_s:
             try:
-                await self._publisher.publish(exchange, routing_key, body)
+                await publish()
             except BrokerError as exc:
                 log.warning("publish.retry", exchange=exchange, error=str(exc), pause_s=pause_s)
                 await asyncio.sleep(pause_s)
             else:
                 return
-        await self._publisher.publish(exchange, routing_key, body)
+        await publish()

@@ -17,7 +17,7 @@ from structlog.contextvars import bound_contextvars
 
 from services.status import settle
 from services.status.errors import DatabaseUnavailable, StatusError
-from services.status.merge import Columns, columns, merge, parse_dead_work, parse_result
+from services.status.merge import Columns, Parsed, columns, merge, parse_dead_work, parse_results
 from services.status.sql import Written
 from shared import topology
 from shared.logs import get_logger
@@ -119,7 +119,8 @@ class Batcher:
         started = time.perf_counter()
         try:
             parsed = await self._parse(batch)
-            written = await self._write(result for _, result in parsed) if parsed else None
+            results = (result for _, held in parsed for result in held)
+            written = await self._write(results) if parsed else None
         except Exception:
             # The database refused the batch, or a bug: keep consuming, and let the delivery
             # limit dead-letter the batch if it fails every time. Nothing was acked yet.
@@ -141,15 +142,23 @@ class Batcher:
             # Acked already: the planner finishes mailings too, and so does the next batch.
             log.exception("mailing.finish_failed")
 
-    async def _settle(self, parsed: list[tuple[_Entry, Result]], written: Written) -> int:
-        """Reject results of unknown messages, then ack the rest with one frame; how many."""
+    async def _settle(self, parsed: list[tuple[_Entry, list[Result]]], written: Written) -> int:
+        """Reject the deliveries that hold only results of unknown messages, then ack the rest
+        with one frame; how many were acked.
+
+        An unknown result beside known ones is logged and dropped with its delivery's ack:
+        there is no row it could change (its mailing was deleted meanwhile), and rejecting
+        the delivery would dead-letter the known ones with it.
+        """
         good = []
-        for entry, result in parsed:
-            if result.message_id in written.known_ids:
+        for entry, results in parsed:
+            unknown = [r.message_id for r in results if r.message_id not in written.known_ids]
+            for message_id in unknown:
+                with bound_contextvars(message_id=message_id):
+                    log.warning("result.rejected", queue=entry.queue, reason="unknown message")
+            if len(unknown) < len(results):
                 good.append(entry.delivery)
                 continue
-            with bound_contextvars(message_id=result.message_id):
-                log.warning("result.rejected", queue=entry.queue, reason="unknown message")
             await settle.reject(entry.delivery)
             self.counters.rejected += 1
         await settle.ack_all(good)
@@ -158,14 +167,18 @@ class Batcher:
         self.counters.updated += written.updated
         return len(good)
 
-    async def _parse(self, batch: list[_Entry]) -> list[tuple[_Entry, Result]]:
-        """The deliveries that hold a result, in order; the others are rejected here."""
+    async def _parse(self, batch: list[_Entry]) -> list[tuple[_Entry, list[Result]]]:
+        """The deliveries that hold results, in order, with them; the others are rejected."""
         parsed = []
         for entry in batch:
-            dead = entry.queue == topology.WORK_DEAD_QUEUE
-            result = (parse_dead_work if dead else parse_result)(entry.delivery.body)
-            if result is not None:
-                parsed.append((entry, result))
+            held = _parse(entry)
+            if held is not None:
+                if held.unstorable:
+                    reason = "invalid result"
+                    log.warning(
+                        "result.rejected", queue=entry.queue, reason=reason, count=held.unstorable
+                    )
+                parsed.append((entry, held.results))
                 continue
             # Never the body: it may hold a phone or a text.
             log.warning("result.rejected", queue=entry.queue, reason="invalid body")
@@ -212,3 +225,10 @@ class Batcher:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         except TimeoutError:
             return
+
+
+def _parse(entry: _Entry) -> Parsed | None:
+    if entry.queue == topology.WORK_DEAD_QUEUE:
+        result = parse_dead_work(entry.delivery.body)
+        return None if result is None else Parsed([result], 0)
+    return parse_results(entry.delivery.body)

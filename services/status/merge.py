@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from shared.messages import Result, Work
+from shared.messages import Result, ResultBatch, Work
 from shared.models import MAX_ID
 from shared.statuses import MESSAGE_FINAL, MessageStatus
 
@@ -23,12 +23,28 @@ MAX_ERROR_CHARS = 1_000
 """``last_error`` is for people to read; a longer text (a whole HTML page) is cut here."""
 
 
-def parse_result(body: bytes) -> Result | None:
-    """The result in a body from the results queue, or ``None`` if it is not a valid one."""
+_RESULTS_BODY: TypeAdapter[ResultBatch | Result] = TypeAdapter(ResultBatch | Result)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The results a body from the results queue holds, in the order they were reported."""
+
+    results: list[Result]
+    unstorable: int
+    """How many more it held that no row could ever take (see :func:`_storable`)."""
+
+
+def parse_results(body: bytes) -> Parsed | None:
+    """A batch of results, or a lone one (from a sender older than batches); ``None`` if the
+    body is neither, or if no row could take any result in it."""
     try:
-        return _storable(Result.model_validate_json(body))
+        parsed = _RESULTS_BODY.validate_json(body)
     except ValidationError:
         return None
+    given = parsed.results if isinstance(parsed, ResultBatch) else [parsed]
+    storable = [r for r in map(_storable, given) if r is not None]
+    return Parsed(storable, len(given) - len(storable)) if storable else None
 
 
 def parse_dead_work(body: bytes) -> Result | None:

@@ -20,7 +20,7 @@ from services.sender.app import Running, SenderConfig, running
 from services.sender.settings import SenderSettings
 from shared import topology
 from shared.broker import Publisher
-from shared.messages import Result, Work
+from shared.messages import Result, ResultBatch, Work
 from shared.settings import BrokerSettings, DatabaseSettings, HealthSettings, ProviderSettings
 from shared.statuses import MessageStatus
 from tests.provider_stub.helpers import TOKEN, Stub
@@ -140,7 +140,7 @@ class Results:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         async with message.process():
-            self.received.append(Result.model_validate_json(message.body))
+            self.received.extend(ResultBatch.model_validate_json(message.body).results)
             self._arrived.set()
 
     def of(self, message_id: int) -> list[Result]:

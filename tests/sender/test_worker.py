@@ -14,7 +14,7 @@ from services.sender.logic import MessageState, Outcome, RetryPolicy, Verdict, c
 from services.sender.worker import Limits, Sender
 from shared import topology
 from shared.broker import BrokerError
-from shared.messages import ControlEvent, Result, Work
+from shared.messages import ControlEvent, Result, ResultBatch, Work
 from shared.timezones import zone
 from shared.windows import Window
 from tests.sender.helpers import seeded
@@ -35,7 +35,7 @@ class FakePublisher:
         self.published.append((exchange, routing_key, body))
 
     def results(self) -> list[Result]:
-        return [b for e, _, b in self.published if isinstance(b, Result)]
+        return [r for _, _, b in self.published if isinstance(b, ResultBatch) for r in b.results]
 
     def retries(self) -> list[tuple[str, Work]]:
         return [

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import topology
 from shared.broker import Publisher
-from shared.messages import Result
+from shared.messages import Result, ResultBatch
 from shared.statuses import MailingStatus, MessageStatus
 from tests.api.seed import insert_messages
 
@@ -25,6 +25,12 @@ async def publish(publisher: Publisher, *results: Result) -> None:
     await publisher.publish_many(
         topology.RESULTS_EXCHANGE, topology.RESULTS_ROUTING_KEY, list(results)
     )
+
+
+async def publish_batch(publisher: Publisher, *results: Result) -> None:
+    """Results in one body, as a sender publishes them."""
+    body = ResultBatch(results=list(results))
+    await publisher.publish(topology.RESULTS_EXCHANGE, topology.RESULTS_ROUTING_KEY, body)
 
 
 def sent(message_id: int, attempts: int = 1) -> Result:

@@ -9,13 +9,14 @@ from hypothesis import strategies as st
 from services.status.merge import (
     MAX_ERROR_CHARS,
     POISON_ERROR,
+    Parsed,
     columns,
     combine,
     merge,
     parse_dead_work,
-    parse_result,
+    parse_results,
 )
-from shared.messages import Result, Work
+from shared.messages import Result, ResultBatch, Work
 from shared.statuses import MESSAGE_FINAL, MessageStatus
 
 SENT_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -43,7 +44,23 @@ def work(**fields: object) -> bytes:
 def test_a_valid_result_parses() -> None:
     body = result("sent", 2, sent_at=SENT_AT).model_dump_json().encode()
 
-    assert parse_result(body) == result("sent", 2, sent_at=SENT_AT)
+    assert parse_results(body) == Parsed([result("sent", 2, sent_at=SENT_AT)], 0)
+
+
+def test_a_batch_parses_in_the_order_reported() -> None:
+    reported = [result("queued", 1, "HTTP 503"), result("sent", 2, sent_at=SENT_AT)]
+    body = ResultBatch(results=reported).model_dump_json().encode()
+
+    assert parse_results(body) == Parsed(reported, 0)
+
+
+def test_a_batch_keeps_what_a_row_can_hold_and_counts_the_rest() -> None:
+    body = (
+        b'{"results": [{"message_id": 7, "status": "sent", "attempts": 1},'
+        b' {"message_id": 0, "status": "sent", "attempts": 1}]}'
+    )
+
+    assert parse_results(body) == Parsed([result("sent")], 1)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +74,9 @@ def test_a_valid_result_parses() -> None:
         b'{"message_id": 0, "status": "sent", "attempts": 1}',
         b'{"message_id": 9223372036854775808, "status": "sent", "attempts": 1}',
         b'{"message_id": 7, "status": "sent", "attempts": 2147483648}',
+        b'{"results": []}',
+        b'{"results": [{"message_id": 0, "status": "sent", "attempts": 1}]}',
+        b'{"results": [{"message_id": 7, "status": "sent"}]}',
     ],
     ids=[
         "not-json",
@@ -67,30 +87,34 @@ def test_a_valid_result_parses() -> None:
         "id-zero",
         "id-past-bigint",
         "attempts-past-integer",
+        "empty-batch",
+        "batch-of-id-zero",
+        "batch-with-an-invalid-result",
     ],
 )
 def test_a_body_no_row_could_hold_is_invalid(body: bytes) -> None:
-    assert parse_result(body) is None
+    assert parse_results(body) is None
 
 
 def test_last_error_loses_nul_characters_and_is_cut_to_length() -> None:
     body = result("queued", error="a\x00b" + "x" * 5000).model_dump_json().encode()
 
-    parsed = parse_result(body)
+    parsed = parse_results(body)
 
     assert parsed is not None
-    assert parsed.last_error is not None
-    assert parsed.last_error.startswith("abx")
-    assert len(parsed.last_error) == MAX_ERROR_CHARS
+    [stored] = parsed.results
+    assert stored.last_error is not None
+    assert stored.last_error.startswith("abx")
+    assert len(stored.last_error) == MAX_ERROR_CHARS
 
 
 def test_a_naive_sent_at_is_taken_as_utc() -> None:
     body = b'{"message_id": 7, "status": "sent", "attempts": 1, "sent_at": "2025-03-01T12:00:00"}'
 
-    parsed = parse_result(body)
+    parsed = parse_results(body)
 
     assert parsed is not None
-    assert parsed.sent_at == SENT_AT
+    assert [r.sent_at for r in parsed.results] == [SENT_AT]
 
 
 def test_dead_work_means_its_message_failed_after_its_attempts() -> None:

@@ -20,6 +20,7 @@ from tests.status.helpers import (
     insert_mailing,
     outcome,
     publish,
+    publish_batch,
     publish_raw,
     queued_messages,
     ready_count,
@@ -60,6 +61,36 @@ async def test_bad_bodies_and_unknown_ids_are_poison_and_the_rest_is_written(
     assert bodies[:2] == [NOT_JSON, WRONG_SCHEMA]
     assert json.loads(bodies[2])["message_id"] == unknown.message_id
     await service.stop()
+    assert await ready_count(amqp, topology.RESULTS_QUEUE) == 0
+
+
+async def test_a_batch_is_written_whole_and_only_an_all_unknown_one_is_poison(
+    engine: AsyncEngine,
+    start_status: StartStatus,
+    publisher: Publisher,
+    amqp: AbstractRobustConnection,
+) -> None:
+    first, second = await queued_messages(engine, await insert_mailing(engine), 2)
+    # The mailing of these was deleted between the sender's lookup and its result.
+    gone, gone_too = second + 1_000, second + 1_001
+    # One batch: three deliveries fill it.
+    service = await start_status(status_batch_size=3, status_flush_interval_ms=10_000)
+
+    await publish_batch(publisher, outcome(first, "queued", 1, "503"), sent(first, 2), sent(gone))
+    await publish_batch(publisher, sent(gone_too), outcome(gone, "failed", 1, "400"))
+    await publish_batch(publisher, outcome(second, "failed", 1, "400"))
+
+    await eventually(lambda: rows(engine, [second]), lambda found: found[second].status == "failed")
+    assert await rows(engine, [first, second]) == {
+        first: Row("sent", 2, "503", SENT_AT),
+        second: Row("failed", 1, "400", None),
+    }
+    [poison] = await eventually(
+        lambda: take_all(amqp, topology.POISON_QUEUE), lambda bodies: len(bodies) == 1
+    )
+    assert [r["message_id"] for r in json.loads(poison)["results"]] == [gone_too, gone]
+    await service.stop()
+    assert (service.counters.acked, service.counters.rejected) == (2, 1)
     assert await ready_count(amqp, topology.RESULTS_QUEUE) == 0
 
 
