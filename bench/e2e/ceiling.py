@@ -19,12 +19,13 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 
 from bench.vhosts import vhost
+from services.sender.settings import SenderSettings
 from services.stack.demo import TEXT
 from shared import topology
 from shared.broker import PUBLISH_CONCURRENCY
 from shared.messages import Work
 
-CONSUMER_PREFETCH = 100
+CONSUMER_PREFETCH = SenderSettings.model_fields["sender_prefetch"].default
 """The senders' default ``MAILER_SENDER_PREFETCH``."""
 TIMEOUT_S = 600.0
 

@@ -12,8 +12,10 @@ class SenderSettings(BaseSettings):
 
     model_config = ENV_CONFIG
 
-    sender_prefetch: int = Field(default=100, ge=1, le=1000)
-    """Work messages in flight per sender; also the size of its HTTP connection pool."""
+    sender_prefetch: int = Field(default=200, ge=1, le=1000)
+    """Work messages in flight per sender; also the size of its HTTP connection pool, and
+    what a crash of this sender may send twice (SPEC §5). A sender's rate is at most this
+    over the provider's latency: 200 over 200 ms is 1,000 messages/s."""
     sender_request_timeout_s: float = Field(default=10.0, gt=0, le=120)
     """Longest a provider call may take; shorter when the mailing's end_at is nearer."""
     sender_max_attempts: int = Field(default=8, ge=1, le=100)

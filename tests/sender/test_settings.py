@@ -15,7 +15,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in [name for name in os.environ if name.startswith("MAILER_SENDER_")]:
         monkeypatch.delenv(name)
     settings = load_settings(SenderSettings)
-    assert settings.sender_prefetch == 100
+    assert settings.sender_prefetch == 200
     assert settings.sender_request_timeout_s == 10
     assert settings.sender_max_attempts == 8
     assert settings.sender_auth_hold_max_s <= 60
