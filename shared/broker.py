@@ -87,6 +87,21 @@ class Publisher:
                 raise
             raise BrokerError("broker unavailable: the connection closed mid-publish") from exc
 
+    async def ready(self, queue: str) -> int:
+        """Messages waiting in ``queue``, not counting those delivered and not yet acked."""
+        try:
+            # On the channel underneath: a robust channel would keep a queue declared on it,
+            # to declare again after every reconnection.
+            channel = await self._channel.get_underlay_channel()
+            declared = await channel.queue_declare(queue, passive=True)
+        except (AMQPError, OSError, RuntimeError) as exc:
+            raise BrokerError(f"broker unavailable: {type(exc).__name__}") from exc
+        except asyncio.CancelledError as exc:
+            if not cancelled_by_broker():
+                raise
+            raise BrokerError("broker unavailable: the connection closed mid-declare") from exc
+        return declared.message_count or 0
+
     async def publish_many(
         self, exchange: str, routing_key: str, bodies: Iterable[BaseModel]
     ) -> None:

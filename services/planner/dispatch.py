@@ -38,6 +38,8 @@ class WorkPublisher(Protocol):
         headers: dict[str, Any] | None = None,
     ) -> None: ...
 
+    async def ready(self, queue: str) -> int: ...
+
 
 async def dispatchable(engine: AsyncEngine) -> dict[int, bool]:
     """Running mailings whose deadline has not passed, by id: whether the audience is

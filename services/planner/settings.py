@@ -17,6 +17,14 @@ class PlannerSettings(BaseSettings):
     """Clients scanned by one materialisation statement (one transaction) of a mailing."""
     planner_dispatch_batch_size: int = Field(default=2_000, ge=1)
     """Pending messages claimed, published and marked ``queued`` in one transaction."""
+    planner_work_queue_max: int = Field(default=20_000, ge=0)
+    """Messages waiting in the work queue past which the planner dispatches no more; 0 for
+    no bound.
+
+    The rest waits ``pending`` in the database, where it costs the broker no memory, a
+    cancel or a deadline takes it at no cost, and another mailing's first batch is not queued
+    behind it. Room for 20 s of work at 1,000 messages/s keeps the senders fed.
+    """
     planner_batches_per_tick: int = Field(default=10, ge=1)
     """Most audience chunks one audience tick runs, and most dispatch batches one delivery
     tick runs.

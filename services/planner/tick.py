@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.planner import audience, lifecycle, zones
 from services.planner.dispatch import WorkPublisher, dispatch_batch, dispatchable
 from services.planner.settings import PlannerSettings
+from shared import topology
+from shared.broker import BrokerError
 from shared.db import is_transient
 from shared.logs import get_logger
 
@@ -150,6 +152,8 @@ async def _dispatch(planner: Planner) -> tuple[int, bool]:
         nonlocal broker_failed
         if broker_failed:
             return 0, False  # the broker is in trouble: leave the rest to a later tick
+        if not await _work_queue_has_room(planner):
+            return 0, False  # the senders are behind: the next tick looks again
         batch = await dispatch_batch(planner.engine, planner.publisher, mailing_id, batch_size)
         broker_failed = batch.failed > 0
         # An audience still being materialised gets its first batch only (sql.DISPATCHABLE);
@@ -167,7 +171,11 @@ async def _visit_zones(planner: Planner, report: TickReport) -> bool:
     batch_size, limit = settings.planner_dispatch_batch_size, settings.planner_zones_per_tick
     due = await zones.due_zones(planner.engine, planner.clock(), limit)
     more = len(due) == limit
+    room = await _work_queue_has_room(planner)
     for zone in due:
+        if not room:
+            # Left due: visited once the senders catch up, or expired at end_at all the same.
+            return False
         # The clock is read for each visit: visits wait for the broker, and a zone judged by
         # a stale instant could be dispatched after its window closed.
         visit = await zones.visit(
@@ -175,10 +183,29 @@ async def _visit_zones(planner: Planner, report: TickReport) -> bool:
         )
         report.dispatched += visit.published
         report.expired += visit.expired
+        if visit.published:
+            room = await _work_queue_has_room(planner)
         more = more or visit.more
         if visit.broker_failed:
             break  # the broker is in trouble: leave the rest to a later tick
     return more
+
+
+async def _work_queue_has_room(planner: Planner) -> bool:
+    """Whether the work queue holds fewer waiting messages than the bound, before a batch."""
+    limit = planner.settings.planner_work_queue_max
+    if not limit:
+        return True
+    try:
+        ready = await planner.publisher.ready(topology.WORK_QUEUE)
+    except BrokerError as exc:
+        # The batch's publishes will say more; a bound that cannot be read holds nothing back.
+        log.warning("work_queue.unreadable", error=str(exc))
+        return True
+    if ready < limit:
+        return True
+    log.info("dispatch.held", ready=ready, limit=limit)
+    return False
 
 
 async def _settle(planner: Planner, report: TickReport) -> bool:

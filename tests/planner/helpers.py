@@ -121,6 +121,8 @@ class RecordingPublisher:
 
     def __init__(self, refuse: Callable[[Work], bool] = lambda _work: False) -> None:
         self.published: list[Work] = []
+        self.waiting = 0
+        """What :meth:`ready` says the work queue holds."""
         self._refuse = refuse
 
     async def publish(
@@ -136,6 +138,10 @@ class RecordingPublisher:
         if self._refuse(body):
             raise BrokerError("publish to mailer.work not confirmed: test refusal")
         self.published.append(body)
+
+    async def ready(self, queue: str) -> int:
+        assert queue == topology.WORK_QUEUE
+        return self.waiting
 
     @property
     def ids(self) -> list[int]:

@@ -5,7 +5,7 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.planner.tick import tick
-from shared.broker import Publisher, connect
+from shared.broker import BrokerError, Publisher, connect
 from shared.statuses import MessageStatus
 from tests.planner.helpers import (
     RecordingPublisher,
@@ -220,3 +220,38 @@ async def test_an_audience_being_materialised_gets_its_first_batch_then_waits_fo
     assert sorted(w.message_id for w in publisher.published) == sorted(
         m.id for m in await messages(engine, mailing_id)
     )
+
+
+async def test_dispatch_holds_back_while_the_work_queue_is_full(
+    engine: AsyncEngine, publisher: Publisher, vhost_url: str
+) -> None:
+    await add_clients(engine, *((f"9{n:02d}", "") for n in range(10)))
+    mailing_id = await add_mailing(engine)
+    planner = planner_of(engine, publisher, planner_dispatch_batch_size=2, planner_work_queue_max=3)
+
+    first = await tick(planner)  # 2 waiting: room for one more batch, then 4: full
+    held = await tick(planner)  # no sender took any meanwhile
+    waiting = await drain_work(vhost_url)  # now the senders catch up
+    after = await tick(planner)
+
+    assert (first.dispatched, held.dispatched, after.dispatched) == (4, 0, 4)
+    assert len(waiting) == 4
+    found = await statuses(engine, mailing_id)
+    assert sorted(found.values()) == ["pending"] * 2 + ["queued"] * 8
+
+
+async def test_no_bound_or_an_unreadable_queue_holds_nothing_back(engine: AsyncEngine) -> None:
+    await add_clients(engine, ("900", "a"), ("901", "b"))
+    await add_mailing(engine)
+    await add_mailing(engine)
+    unbounded, unreadable = RecordingPublisher(), RecordingPublisher()
+    unbounded.waiting = 1_000_000
+
+    async def broker_away(queue: str) -> int:
+        raise BrokerError("broker unavailable: test")
+
+    unreadable.ready = broker_away  # type: ignore[method-assign]
+
+    assert (await tick(planner_of(engine, unbounded, planner_work_queue_max=0))).dispatched == 4
+    await execute(engine, "UPDATE messages SET status = 'pending'")
+    assert (await tick(planner_of(engine, unreadable))).dispatched == 4

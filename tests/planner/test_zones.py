@@ -368,3 +368,18 @@ async def test_a_zone_stays_due_while_another_planner_holds_some_of_its_messages
 def test_the_clock_of_these_tests_is_after_the_database_clock() -> None:
     # The zone rows are woken with the database's now(); the tests' instants must be later.
     assert at("2027-03-27T21:30:00+00:00") > datetime.now(UTC) + timedelta(days=1)
+
+
+async def test_an_open_zone_waits_while_the_work_queue_is_full(engine: AsyncEngine) -> None:
+    await add_zoned_clients(engine, ["UTC", "UTC"])
+    mailing_id = await add_windowed_mailing(engine, "09:00", "21:00")
+    publisher = RecordingPublisher()
+    publisher.waiting = 20_000  # the default bound: the senders are behind
+    planner = planner_at(engine, publisher, Clock(at("2027-07-01T10:00:00+00:00")))
+
+    held = await tick(planner)
+    publisher.waiting = 0
+    after = await tick(planner)
+
+    assert (held.dispatched, after.dispatched) == (0, 2)
+    assert {row.status for row in await messages(engine, mailing_id)} == {MessageStatus.QUEUED}
