@@ -32,7 +32,7 @@ from bench.e2e import ceiling, console_report, markdown, procstat
 from bench.e2e.run import RunOptions, quiet_machine, run_scenario
 from bench.e2e.scenarios import SCENARIOS
 from bench.vhosts import rabbitmqctl
-from services.stack.errors import StackError
+from services.stack.errors import StackError, StopRequested
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS_DIR = REPO / "bench" / "results"
@@ -103,6 +103,10 @@ async def _run(
         scenario = SCENARIOS[name].with_clients(clients).with_settings(settings)
         try:
             result = await run_scenario(scenario, options, console)
+        except StopRequested:
+            console.print(f"[bold red]{name} stopped by a signal[/bold red]; no further scenario")
+            run["failed"][name] = "stopped by a signal"
+            break
         except (StackError, RuntimeError, OSError) as exc:
             console.print(f"[bold red]{name} failed:[/bold red] {type(exc).__name__}: {exc}")
             run["failed"][name] = f"{type(exc).__name__}: {exc}"

@@ -24,7 +24,7 @@ from bench.vhosts import vhost
 from services.stack.network import free_port
 from services.stack.processes import Supervisor, Write
 from services.stack.settings import StackSettings
-from services.stack.up import StackOptions, StackPlan, open_stack, plan_stack
+from services.stack.up import StackOptions, StackPlan, open_stack, plan_stack, stop_on_signals
 from shared.migrate import drop_database
 from shared.settings import ApiSettings
 
@@ -113,8 +113,11 @@ async def bench_stack(
                 stop_timeout_s=plan.stop_timeout_s,
             )
             try:
-                async with open_stack(plan, supervisor):
-                    yield BenchStack(plan, supervisor, database_url, vhost_url, log_path, tally)
+                # A Ctrl-C or SIGTERM stops the services (their own process groups never see a
+                # terminal's signal), then the database and vhost go as after a finished run.
+                with stop_on_signals(supervisor):
+                    async with open_stack(plan, supervisor):
+                        yield BenchStack(plan, supervisor, database_url, vhost_url, log_path, tally)
             finally:
                 await drop_database(admin_url, name)
 
