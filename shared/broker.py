@@ -11,7 +11,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
-from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
+from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, DeliveryError, PublishError
 from pydantic import BaseModel
 
 from shared import topology
@@ -19,6 +19,8 @@ from shared.errors import SharedError
 
 # Publishes in flight at once: confirms are awaited concurrently, and gains stop near 100.
 PUBLISH_CONCURRENCY = 100
+READY_TIMEOUT_S = 2.0
+"""Longest :meth:`Publisher.ready_count` waits for the broker's answer."""
 
 
 class BrokerError(SharedError):
@@ -47,7 +49,13 @@ async def connect(url: str) -> AbstractRobustConnection:
 class Publisher:
     """Confirmed, persistent, mandatory publishes on one channel of its own."""
 
-    def __init__(self, channel: AbstractChannel, exchanges: dict[str, AbstractExchange]):
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        channel: AbstractChannel,
+        exchanges: dict[str, AbstractExchange],
+    ):
+        self._connection = connection
         self._channel = channel
         self._exchanges = exchanges
 
@@ -55,7 +63,7 @@ class Publisher:
     async def open(cls, connection: AbstractRobustConnection) -> "Publisher":
         """Open a channel, declare the topology on it, and publish through it."""
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return cls(channel, await topology.declare(channel))
+        return cls(connection, channel, await topology.declare(channel))
 
     async def publish(
         self,
@@ -87,20 +95,31 @@ class Publisher:
                 raise
             raise BrokerError("broker unavailable: the connection closed mid-publish") from exc
 
-    async def ready(self, queue: str) -> int:
-        """Messages waiting in ``queue``, not counting those delivered and not yet acked."""
+    async def ready_count(self, queue: str) -> int:
+        """Messages waiting in ``queue``, not counting those delivered and not yet acked.
+
+        Fails at once while the connection is being recovered, and within
+        :data:`READY_TIMEOUT_S` if the broker stops answering: aio-pika would wait for the
+        connection to come back, and a caller deciding whether to publish must not.
+        """
+        connection = self._connection
+        if connection.is_closed or not connection.connected.is_set():
+            raise BrokerError("broker unavailable: no connection")
         try:
-            # On the channel underneath: a robust channel would keep a queue declared on it,
-            # to declare again after every reconnection.
-            channel = await self._channel.get_underlay_channel()
-            declared = await channel.queue_declare(queue, passive=True)
-        except (AMQPError, OSError, RuntimeError) as exc:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                # A channel of its own: a passive declare of a missing queue closes its
+                # channel, and the publishing one must stay open.
+                async with connection.channel(publisher_confirms=False) as channel:
+                    declared = await channel.declare_queue(queue, passive=True, robust=False)
+        except ChannelNotFoundEntity as exc:
+            raise BrokerError(f"queue {queue} does not exist: declare the topology") from exc
+        except (AMQPError, OSError, RuntimeError, TimeoutError) as exc:
             raise BrokerError(f"broker unavailable: {type(exc).__name__}") from exc
         except asyncio.CancelledError as exc:
             if not cancelled_by_broker():
                 raise
             raise BrokerError("broker unavailable: the connection closed mid-declare") from exc
-        return declared.message_count or 0
+        return int(declared.declaration_result.message_count or 0)
 
     async def publish_many(
         self, exchange: str, routing_key: str, bodies: Iterable[BaseModel]

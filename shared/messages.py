@@ -55,8 +55,9 @@ class Result(_Body):
     )
 
 
-MAX_RESULTS_PER_BATCH = 200
-"""Results one body may hold: bounds what the status service takes in per delivery."""
+MAX_RESULTS_PER_BATCH = 100
+"""Results one body may hold: with the status service's prefetch, it bounds what that
+service holds (2,000 deliveries of at most 100 results, about 20 MB of bodies)."""
 
 
 class ResultBatch(_Body):

@@ -25,6 +25,8 @@ WORK_ROUTING_KEY = "work"
 RESULTS_EXCHANGE = "mailer.results"
 RESULTS_QUEUE = "mailer.results"
 RESULTS_ROUTING_KEY = "result"
+RESULTS_COUNT_HEADER = "results"
+"""How many results a delivery of the results queue holds; absent: one."""
 
 DEAD_EXCHANGE = "mailer.dead"
 WORK_DEAD_QUEUE = "mailer.work.dead"

@@ -146,14 +146,16 @@ async def _materialise(planner: Planner) -> tuple[int, int, bool]:
 
 async def _dispatch(planner: Planner) -> tuple[int, bool]:
     batch_size = planner.settings.planner_dispatch_batch_size
-    broker_failed = False
+    broker_failed = held = False
 
     async def step(mailing_id: int) -> tuple[int, bool]:
-        nonlocal broker_failed
-        if broker_failed:
-            return 0, False  # the broker is in trouble: leave the rest to a later tick
-        if not await _work_queue_has_room(planner):
-            return 0, False  # the senders are behind: the next tick looks again
+        nonlocal broker_failed, held
+        if broker_failed or held:
+            # The broker is in trouble, or the senders are behind: a later tick does the rest.
+            return 0, False
+        held = not await _work_queue_has_room(planner)
+        if held:
+            return 0, False
         batch = await dispatch_batch(planner.engine, planner.publisher, mailing_id, batch_size)
         broker_failed = batch.failed > 0
         # An audience still being materialised gets its first batch only (sql.DISPATCHABLE);
@@ -171,7 +173,7 @@ async def _visit_zones(planner: Planner, report: TickReport) -> bool:
     batch_size, limit = settings.planner_dispatch_batch_size, settings.planner_zones_per_tick
     due = await zones.due_zones(planner.engine, planner.clock(), limit)
     more = len(due) == limit
-    room = await _work_queue_has_room(planner)
+    room = bool(due) and await _work_queue_has_room(planner)
     for zone in due:
         if not room:
             # Left due: visited once the senders catch up, or expired at end_at all the same.
@@ -197,7 +199,7 @@ async def _work_queue_has_room(planner: Planner) -> bool:
     if not limit:
         return True
     try:
-        ready = await planner.publisher.ready(topology.WORK_QUEUE)
+        ready = await planner.publisher.ready_count(topology.WORK_QUEUE)
     except BrokerError as exc:
         # The batch's publishes will say more; a bound that cannot be read holds nothing back.
         log.warning("work_queue.unreadable", error=str(exc))

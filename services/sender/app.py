@@ -23,6 +23,9 @@ from shared.db import create_engine
 from shared.health import serving
 from shared.settings import BrokerSettings, DatabaseSettings, HealthSettings, ProviderSettings
 
+REPORTS_CLOSE_TIMEOUT_S = 2.0
+"""After the stop timeout, how long the last results may take to be confirmed."""
+
 
 @dataclass(frozen=True)
 class SenderConfig:
@@ -69,7 +72,9 @@ async def running(config: SenderConfig) -> AsyncIterator[Running]:
         stack.push_async_callback(consuming.close)
         deliveries = Deliveries()
         consumer = WorkConsumer(parts.sender, deliveries)
-        stack.push_async_callback(_stop, consumer, parts.auth, settings.sender_stop_timeout_s)
+        stack.push_async_callback(
+            _stop, parts.sender, consumer, parts.auth, settings.sender_stop_timeout_s
+        )
         await consumer.start(consuming, settings.sender_prefetch)
         checks = partial(
             health.checks,
@@ -133,9 +138,11 @@ def _limits(settings: SenderSettings) -> Limits:
     )
 
 
-async def _stop(consumer: WorkConsumer, auth: AuthGate, timeout_s: float) -> None:
+async def _stop(sender: Sender, consumer: WorkConsumer, auth: AuthGate, timeout_s: float) -> None:
     # Messages held at a closed auth gate go back to the broker at once instead of waiting.
     auth.stop()
     # Before the publishing connection and the lookups close (the stack closes them next), so
     # that the handlers still in flight can report their results and be acked.
     await consumer.stop(timeout_s)
+    # Results of handlers given up on at the stop timeout, still on their way.
+    await sender.close(REPORTS_CLOSE_TIMEOUT_S)

@@ -101,6 +101,10 @@ class Sender:
         self._recheck_pauses_s = recheck_pauses_s
         self._unreported: dict[int, Result] = {}
 
+    async def close(self, timeout_s: float) -> None:
+        """Send the results still on their way, for at most ``timeout_s``."""
+        await self._reports.aclose(timeout_s)
+
     async def process(self, work: Work) -> None:
         """Take one work message to its next step: a final result, or a retry."""
         unreported = self._unreported.pop(work.message_id, None)

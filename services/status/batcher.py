@@ -21,7 +21,7 @@ from services.status.merge import Columns, Parsed, columns, merge, parse_dead_wo
 from services.status.sql import Written
 from shared import topology
 from shared.logs import get_logger
-from shared.messages import Result
+from shared.messages import MAX_RESULTS_PER_BATCH, Result
 
 log = get_logger(__name__)
 
@@ -53,6 +53,17 @@ class _Entry:
     arrived_at: float
     queue: str
     delivery: AbstractIncomingMessage
+    results: int
+    """How many results it holds, as its sender said (see :func:`_results_in`)."""
+
+
+def _results_in(delivery: AbstractIncomingMessage) -> int:
+    # Read before the body is parsed, to size batches. Only a size: a wrong count makes a
+    # batch larger or smaller, never changes what is written.
+    count = (delivery.headers or {}).get(topology.RESULTS_COUNT_HEADER)
+    if isinstance(count, int) and 1 <= count <= MAX_RESULTS_PER_BATCH:
+        return count
+    return 1
 
 
 class Batcher:
@@ -66,6 +77,8 @@ class Batcher:
         self._interval_s = flush_interval_s
         self._retry_max_s = retry_max_s
         self._buffer: list[_Entry] = []
+        self._buffered = 0
+        """Results in the buffer."""
         self._writing: list[_Entry] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -74,9 +87,11 @@ class Batcher:
 
     def add(self, queue: str, delivery: AbstractIncomingMessage) -> None:
         """Buffer one delivery from ``queue`` (never blocks: the prefetch bounds the buffer)."""
-        self._buffer.append(_Entry(time.monotonic(), queue, delivery))
+        entry = _Entry(time.monotonic(), queue, delivery, _results_in(delivery))
+        self._buffer.append(entry)
+        self._buffered += entry.results
         self.counters.received += 1
-        if len(self._buffer) == 1 or len(self._buffer) >= self._batch_size:
+        if len(self._buffer) == 1 or self._buffered >= self._batch_size:
             self._wake.set()
 
     def held(self, queue: str) -> int:
@@ -92,8 +107,7 @@ class Batcher:
         """Write batch after batch until stopped and the buffer is empty."""
         while True:
             await self._until_due()
-            batch = self._buffer[: self._batch_size]
-            del self._buffer[: self._batch_size]
+            batch = self._take()
             if not batch:
                 return  # stopping, and nothing left
             self._writing = batch
@@ -102,8 +116,20 @@ class Batcher:
             finally:
                 self._writing = []
 
+    def _take(self) -> list[_Entry]:
+        """The oldest deliveries, up to a batch of results (at least one delivery)."""
+        taken, results = 0, 0
+        for entry in self._buffer:
+            if taken and results + entry.results > self._batch_size:
+                break
+            taken, results = taken + 1, results + entry.results
+        batch = self._buffer[:taken]
+        del self._buffer[:taken]
+        self._buffered -= results
+        return batch
+
     async def _until_due(self) -> None:
-        while not self._stopping.is_set() and len(self._buffer) < self._batch_size:
+        while not self._stopping.is_set() and self._buffered < self._batch_size:
             timeout_s = None
             if self._buffer:
                 timeout_s = self._buffer[0].arrived_at + self._interval_s - time.monotonic()
@@ -135,7 +161,13 @@ class Batcher:
             return
         acked = await self._settle(parsed, written)
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info("batch.written", count=acked, updated=written.updated, duration_ms=duration_ms)
+        log.info(
+            "batch.written",
+            count=acked,
+            messages=len(written.known_ids),
+            updated=written.updated,
+            duration_ms=duration_ms,
+        )
         try:
             await self._finish(written.mailing_ids)
         except Exception:
@@ -171,7 +203,7 @@ class Batcher:
         """The deliveries that hold results, in order, with them; the others are rejected."""
         parsed = []
         for entry in batch:
-            held = _parse(entry)
+            held = _parse_entry(entry)
             if held is not None:
                 if held.unstorable:
                     reason = "invalid result"
@@ -227,7 +259,7 @@ class Batcher:
             return
 
 
-def _parse(entry: _Entry) -> Parsed | None:
+def _parse_entry(entry: _Entry) -> Parsed | None:
     if entry.queue == topology.WORK_DEAD_QUEUE:
         result = parse_dead_work(entry.delivery.body)
         return None if result is None else Parsed([result], 0)

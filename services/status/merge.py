@@ -7,10 +7,11 @@ redelivered copy); they are merged here so the batch is ONE ``UPDATE`` with one 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from shared.messages import Result, ResultBatch, Work
+from shared.messages import MAX_RESULTS_PER_BATCH, Result, ResultBatch, Work
 from shared.models import MAX_ID
 from shared.statuses import MESSAGE_FINAL, MessageStatus
 
@@ -24,6 +25,15 @@ MAX_ERROR_CHARS = 1_000
 
 
 _RESULTS_BODY: TypeAdapter[ResultBatch | Result] = TypeAdapter(ResultBatch | Result)
+
+
+class _Entries(BaseModel):
+    """A batch's shape only, each result still unchecked."""
+
+    results: list[Any] = Field(min_length=1, max_length=MAX_RESULTS_PER_BATCH)
+
+
+_ENTRIES = TypeAdapter(_Entries)
 
 
 @dataclass(frozen=True)
@@ -41,10 +51,28 @@ def parse_results(body: bytes) -> Parsed | None:
     try:
         parsed = _RESULTS_BODY.validate_json(body)
     except ValidationError:
-        return None
+        return _parse_each(body)
     given = parsed.results if isinstance(parsed, ResultBatch) else [parsed]
     storable = [r for r in map(_storable, given) if r is not None]
     return Parsed(storable, len(given) - len(storable)) if storable else None
+
+
+def _parse_each(body: bytes) -> Parsed | None:
+    """A batch with an invalid result in it, one result at a time: the valid ones are still
+    written, and only the others are lost (counted)."""
+    try:
+        entries = _ENTRIES.validate_json(body).results
+    except ValidationError:
+        return None
+    storable = []
+    for entry in entries:
+        try:
+            result = _storable(Result.model_validate(entry))
+        except ValidationError:
+            continue
+        if result is not None:
+            storable.append(result)
+    return Parsed(storable, len(entries) - len(storable)) if storable else None
 
 
 def parse_dead_work(body: bytes) -> Result | None:

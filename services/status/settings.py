@@ -12,9 +12,11 @@ class StatusSettings(BaseSettings):
     model_config = ENV_CONFIG
 
     status_prefetch: int = Field(default=2_000, ge=1, le=65_535)
-    """Unacked deliveries RabbitMQ hands over per queue: bounds what is held between writes."""
+    """Unacked deliveries RabbitMQ hands over per queue: bounds what is held between writes.
+
+    A sender's delivery holds up to 100 results (its batch); an older sender's, one."""
     status_batch_size: int = Field(default=500, ge=1)
-    """A batch is written as soon as it holds this many deliveries (at most the prefetch)."""
+    """A batch is written as soon as it holds this many results (at most the prefetch)."""
     status_flush_interval_ms: int = Field(default=50, ge=1)
     """A batch that is not full is written this long after its first delivery arrived."""
     status_db_retry_max_s: float = Field(default=5.0, gt=0)

@@ -122,7 +122,7 @@ class RecordingPublisher:
     def __init__(self, refuse: Callable[[Work], bool] = lambda _work: False) -> None:
         self.published: list[Work] = []
         self.waiting = 0
-        """What :meth:`ready` says the work queue holds."""
+        """What :meth:`ready_count` says the work queue holds."""
         self._refuse = refuse
 
     async def publish(
@@ -139,7 +139,7 @@ class RecordingPublisher:
             raise BrokerError("publish to mailer.work not confirmed: test refusal")
         self.published.append(body)
 
-    async def ready(self, queue: str) -> int:
+    async def ready_count(self, queue: str) -> int:
         assert queue == topology.WORK_QUEUE
         return self.waiting
 

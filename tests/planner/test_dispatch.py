@@ -250,7 +250,7 @@ async def test_no_bound_or_an_unreadable_queue_holds_nothing_back(engine: AsyncE
     async def broker_away(queue: str) -> int:
         raise BrokerError("broker unavailable: test")
 
-    unreadable.ready = broker_away  # type: ignore[method-assign]
+    unreadable.ready_count = broker_away  # type: ignore[method-assign]
 
     assert (await tick(planner_of(engine, unbounded, planner_work_queue_max=0))).dispatched == 4
     await execute(engine, "UPDATE messages SET status = 'pending'")

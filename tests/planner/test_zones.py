@@ -374,8 +374,9 @@ async def test_an_open_zone_waits_while_the_work_queue_is_full(engine: AsyncEngi
     await add_zoned_clients(engine, ["UTC", "UTC"])
     mailing_id = await add_windowed_mailing(engine, "09:00", "21:00")
     publisher = RecordingPublisher()
-    publisher.waiting = 20_000  # the default bound: the senders are behind
-    planner = planner_at(engine, publisher, Clock(at("2027-07-01T10:00:00+00:00")))
+    publisher.waiting = 100  # the senders are behind
+    clock = Clock(at("2027-07-01T10:00:00+00:00"))
+    planner = planner_at(engine, publisher, clock, planner_work_queue_max=100)
 
     held = await tick(planner)
     publisher.waiting = 0

@@ -28,7 +28,13 @@ class FakePublisher:
         self.published: list[tuple[str, str, BaseModel]] = []
         self.failures = 0  # how many of the next publishes fail
 
-    async def publish(self, exchange: str, routing_key: str, body: BaseModel) -> None:
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: BaseModel,
+        headers: dict[str, Any] | None = None,
+    ) -> None:
         if self.failures:
             self.failures -= 1
             raise BrokerError("broker unavailable: test")

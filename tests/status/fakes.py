@@ -7,7 +7,8 @@ from typing import Any
 from services.status.errors import StatusError
 from services.status.merge import Columns
 from services.status.sql import Written
-from shared.messages import Result
+from shared import topology
+from shared.messages import Result, ResultBatch
 
 
 class FakeChannel:
@@ -19,8 +20,10 @@ class FakeChannel:
         self.fates: dict[int, str] = {}
         self.frames: list[tuple[str, int, bool]] = []
 
-    def deliver(self, body: bytes) -> "FakeDelivery":
-        delivery = FakeDelivery(body, next(self._tags), self)
+    def deliver(self, body: bytes, results: int | None = None) -> "FakeDelivery":
+        """A delivery of ``body``; ``results``: the count its sender put in its headers."""
+        headers = {} if results is None else {topology.RESULTS_COUNT_HEADER: results}
+        delivery = FakeDelivery(body, next(self._tags), self, headers=headers)
         self.open[delivery.delivery_tag] = delivery
         return delivery
 
@@ -39,6 +42,7 @@ class FakeDelivery:
     delivery_tag: int
     channel: FakeChannel
     processed: bool = False
+    headers: dict[str, Any] = field(default_factory=dict)
 
     async def ack(self, multiple: bool = False) -> None:
         self._settle("ack", multiple)
@@ -84,3 +88,9 @@ def body(message_id: int, status: str = "sent", **fields: Any) -> bytes:
         {"message_id": message_id, "status": status, "attempts": 1, **fields}
     )
     return result.model_dump_json().encode()
+
+
+def batch_body(*message_ids: int) -> bytes:
+    """Sent results of ``message_ids`` in one body, as a sender publishes them."""
+    results = [Result.model_validate_json(body(i)) for i in message_ids]
+    return ResultBatch(results=results).model_dump_json().encode()

@@ -10,7 +10,7 @@ import pytest
 from services.status.batcher import Batcher
 from services.status.errors import DatabaseFailed, DatabaseUnavailable
 from shared import topology
-from tests.status.fakes import FakeChannel, FakeWriter, body
+from tests.status.fakes import FakeChannel, FakeWriter, batch_body, body
 from tests.waiting import eventually
 
 RESULTS = topology.RESULTS_QUEUE
@@ -67,6 +67,23 @@ async def test_a_full_batch_is_written_at_once_and_acked_with_one_frame(
     assert set(fates.values()) == {"ack"}
     assert channel.frames == [("ack", 10, True)]
     assert writer.batches[0].ids == list(range(1, 11))
+
+
+async def test_a_batch_closes_on_the_results_its_deliveries_hold(
+    slow_batcher: Batcher, writer: FakeWriter, channel: FakeChannel
+) -> None:
+    # 4 + 4 results, then 4 more would pass the batch size of 10: a batch of two deliveries.
+    for first in (1, 5, 9):
+        ids = range(first, first + 4)
+        slow_batcher.add(RESULTS, channel.deliver(batch_body(*ids), results=len(ids)))
+
+    fates = await _settled(channel, 2)
+
+    assert fates == {1: "ack", 2: "ack"}
+    assert [b.ids for b in writer.batches] == [list(range(1, 9))]
+    slow_batcher.stop()
+    assert await _settled(channel, 3) == {1: "ack", 2: "ack", 3: "ack"}
+    assert [b.ids for b in writer.batches][1] == list(range(9, 13))
 
 
 async def test_a_partial_batch_waits_for_the_interval_from_its_first_delivery(

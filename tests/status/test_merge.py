@@ -54,6 +54,15 @@ def test_a_batch_parses_in_the_order_reported() -> None:
     assert parse_results(body) == Parsed(reported, 0)
 
 
+def test_an_invalid_result_in_a_batch_costs_only_itself() -> None:
+    body = (
+        b'{"results": [{"message_id": 7, "status": "delivered", "attempts": 1},'
+        b' {"message_id": 7, "status": "sent", "attempts": 1}, "not a result"]}'
+    )
+
+    assert parse_results(body) == Parsed([result("sent")], 2)
+
+
 def test_a_batch_keeps_what_a_row_can_hold_and_counts_the_rest() -> None:
     body = (
         b'{"results": [{"message_id": 7, "status": "sent", "attempts": 1},'
