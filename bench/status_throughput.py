@@ -2,9 +2,10 @@
 
 Creates a database and a RabbitMQ vhost of its own, seeds one running mailing with
 ``--results`` queued messages, publishes one final result per message (mostly ``sent``) with
-confirms, and only then starts the status service in-process: the figure is consume + merge +
-write + ack, not the publisher's rate. It then checks every message is final and the mailing
-finished, and drops the database and the vhost.
+confirms, ``--per-body`` of them in one body as a sender batches them (1: a body each, as
+senders before batches published), and only then starts the status service in-process: the
+figure is consume + merge + write + ack, not the publisher's rate. It then checks every
+message is final and the mailing finished, and drops the database and the vhost.
 
 Usage::
 
@@ -28,16 +29,16 @@ from typing import Annotated, Any
 
 import asyncpg
 import typer
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from services.status.service import start
 from services.status.settings import StatusSettings
 from shared import topology
-from shared.broker import Publisher, connect
+from shared.broker import PUBLISH_CONCURRENCY, Publisher, connect
 from shared.logs import configure_logging
-from shared.messages import Result
+from shared.messages import MAX_RESULTS_PER_BATCH, Result, ResultBatch
 from shared.migrate import create_database, drop_database, upgrade
 from shared.settings import BrokerSettings, DatabaseSettings
 from shared.statuses import MessageStatus
@@ -104,22 +105,37 @@ def _result(message_id: int) -> Result:
             )
 
 
-async def _publish(amqp_url: str, ids: list[int]) -> float:
-    """Publish one result per id with confirms; the seconds it took."""
+async def _publish(amqp_url: str, ids: list[int], per_body: int) -> tuple[float, int]:
+    """Publish one result per id with confirms, ``per_body`` in a body; the seconds it took,
+    and how many bodies."""
+    bodies: list[tuple[BaseModel, dict[str, Any] | None]] = []
+    for first in range(0, len(ids), per_body):
+        results = [_result(i) for i in ids[first : first + per_body]]
+        if per_body == 1:
+            bodies.append((results[0], None))
+        else:
+            count = {topology.RESULTS_COUNT_HEADER: len(results)}
+            bodies.append((ResultBatch(results=results), count))
+    gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
     connection = await connect(amqp_url)
     try:
         publisher = await Publisher.open(connection)
+
+        async def one(body: BaseModel, headers: dict[str, Any] | None) -> None:
+            async with gate:
+                await publisher.publish(
+                    topology.RESULTS_EXCHANGE, topology.RESULTS_ROUTING_KEY, body, headers
+                )
+
         started = time.perf_counter()
-        await publisher.publish_many(
-            topology.RESULTS_EXCHANGE, topology.RESULTS_ROUTING_KEY, [_result(i) for i in ids]
-        )
-        return time.perf_counter() - started
+        await asyncio.gather(*(one(body, headers) for body, headers in bodies))
+        return time.perf_counter() - started, len(bodies)
     finally:
         await connection.close()
 
 
 async def _drain(database_url: str, amqp_url: str, settings: StatusSettings, count: int) -> float:
-    """Start the service on the full queue; the seconds until it acked ``count`` results."""
+    """Start the service on the full queue; the seconds until it acked ``count`` bodies."""
     started = time.perf_counter()
     service = await start(
         settings,
@@ -149,7 +165,7 @@ async def _check(url: str, count: int) -> dict[str, Any]:
 
 
 async def run(
-    admin_url: str, amqp_url: str, count: int, settings: StatusSettings
+    admin_url: str, amqp_url: str, count: int, per_body: int, settings: StatusSettings
 ) -> dict[str, Any]:
     name = f"mailer_bench_{uuid.uuid4().hex[:10]}"
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
@@ -162,9 +178,9 @@ async def run(
         await asyncio.to_thread(upgrade, url)  # Alembic's env.py runs its own event loop
         ids = await _seed(url, count)
         console.print(f"seeded {count:,} queued messages; publishing their results…")
-        publish_s = await _publish(vhost_url, ids)
+        publish_s, bodies = await _publish(vhost_url, ids, per_body)
         console.print(f"published in {publish_s:.1f} s; starting the status service…")
-        drain_s = await _drain(url, vhost_url, settings, count)
+        drain_s = await _drain(url, vhost_url, settings, bodies)
         checked = await _check(url, count)
     finally:
         _ctl("delete_vhost", name)
@@ -172,6 +188,7 @@ async def run(
     return {
         "python": platform.python_version(),
         "results": count,
+        "results_per_body": per_body,
         "settings": settings.model_dump(),
         "publish_per_s": round(count / publish_s),
         "drain_s": round(drain_s, 2),
@@ -182,6 +199,10 @@ async def run(
 
 def main(
     results: Annotated[int, typer.Option(min=1, help="Messages, one result each.")] = 50_000,
+    per_body: Annotated[
+        int,
+        typer.Option(min=1, max=MAX_RESULTS_PER_BATCH, help="Results in one body (1: unbatched)."),
+    ] = 10,
     batch_size: Annotated[int, typer.Option(min=1)] = 500,
     prefetch: Annotated[int, typer.Option(min=1)] = 2_000,
     flush_interval_ms: Annotated[int, typer.Option(min=1)] = 50,
@@ -200,7 +221,7 @@ def main(
         status_prefetch=prefetch,
         status_flush_interval_ms=flush_interval_ms,
     )
-    figures = asyncio.run(run(admin_url, amqp_url, results, settings))
+    figures = asyncio.run(run(admin_url, amqp_url, results, per_body, settings))
     console.print(
         f"{figures['results']:,} results written in {figures['drain_s']} s:"
         f" [bold]{figures['written_per_s']:,} results/s[/bold]"
