@@ -10,8 +10,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractRobustConnection,
+)
 from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, DeliveryError, PublishError
+from pamqp.commands import Queue
 from pydantic import BaseModel
 
 from shared import topology
@@ -44,6 +50,22 @@ async def connect(url: str) -> AbstractRobustConnection:
         return await aio_pika.connect_robust(url)
     except (AMQPError, OSError) as exc:
         raise BrokerError(f"cannot connect to RabbitMQ: {type(exc).__name__}") from exc
+
+
+def is_connected(connection: AbstractConnection) -> bool:
+    """Whether the connection is up now, not closed nor being recovered."""
+    return not connection.is_closed and connection.connected.is_set()
+
+
+async def declare_passively(connection: AbstractRobustConnection, queue: str) -> Queue.DeclareOk:
+    """What RabbitMQ counts on ``queue`` (ready messages, consumers).
+
+    On a channel of its own: a passive declare of a missing queue closes its channel, and no
+    channel in use may go with it. aio-pika's errors pass through.
+    """
+    async with connection.channel(publisher_confirms=False) as channel:
+        declared = await channel.declare_queue(queue, passive=True, robust=False)
+    return declared.declaration_result
 
 
 class Publisher:
@@ -102,15 +124,11 @@ class Publisher:
         :data:`READY_TIMEOUT_S` if the broker stops answering: aio-pika would wait for the
         connection to come back, and a caller deciding whether to publish must not.
         """
-        connection = self._connection
-        if connection.is_closed or not connection.connected.is_set():
+        if not is_connected(self._connection):
             raise BrokerError("broker unavailable: no connection")
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):
-                # A channel of its own: a passive declare of a missing queue closes its
-                # channel, and the publishing one must stay open.
-                async with connection.channel(publisher_confirms=False) as channel:
-                    declared = await channel.declare_queue(queue, passive=True, robust=False)
+                declared = await declare_passively(self._connection, queue)
         except ChannelNotFoundEntity as exc:
             raise BrokerError(f"queue {queue} does not exist: declare the topology") from exc
         except (AMQPError, OSError, RuntimeError, TimeoutError) as exc:
@@ -119,7 +137,7 @@ class Publisher:
             if not cancelled_by_broker():
                 raise
             raise BrokerError("broker unavailable: the connection closed mid-declare") from exc
-        return int(declared.declaration_result.message_count or 0)
+        return int(declared.message_count or 0)
 
     async def publish_many(
         self, exchange: str, routing_key: str, bodies: Iterable[BaseModel]

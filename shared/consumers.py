@@ -19,6 +19,7 @@ from typing import Protocol
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
 
+from shared.broker import declare_passively, is_connected
 from shared.health import Check
 from shared.logs import get_logger
 
@@ -100,13 +101,10 @@ def consumer_check(
     """A readiness check of this process's consumer on ``queue``."""
 
     async def check() -> str | None:
-        if connection.is_closed or not connection.connected.is_set():
+        if not is_connected(connection):
             # The broker check says so; a channel opened meanwhile would only fail noisily.
             return "the broker cannot be asked: no connection"
-        # A channel of its own: a passive declare of a missing queue closes its channel.
-        async with connection.channel(publisher_confirms=False) as channel:
-            declared = await channel.declare_queue(queue, passive=True, robust=False)
-        result = declared.declaration_result
+        result = await declare_passively(connection, queue)
         state = QueueState(
             ready=int(result.message_count or 0),
             consumers=int(result.consumer_count or 0),

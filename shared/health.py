@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.broker import is_connected
 from shared.logs import get_logger
 from shared.settings import HealthSettings
 
@@ -101,7 +102,7 @@ def is_open(connection: AbstractConnection) -> Connected:
     """An aio-pika connection is up when open and not in the middle of reconnecting."""
 
     async def connected() -> bool:
-        return not connection.is_closed and connection.connected.is_set()
+        return is_connected(connection)
 
     return connected
 
