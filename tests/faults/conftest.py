@@ -47,6 +47,15 @@ class Scene:
             )
         return run_id, mailing_id
 
+    async def still_sending(self, clients: int, moment: str) -> dict[str, Any]:
+        """The stub's summary, checked to show messages not yet requested at ``moment``: a fault
+        that came after the last request interrupted nothing, and its run would show nothing."""
+        summary = await self.stub.summary()
+        assert summary["unique_msg_ids"] < clients, (
+            f"every message had been requested {moment} ({summary}): slow the stub down"
+        )
+        return summary
+
 
 Staging = Callable[[Shape], AbstractAsyncContextManager[Scene]]
 

@@ -11,6 +11,9 @@ from tests.faults.conftest import Scene, Staging
 from tests.waiting import eventually
 
 CLIENTS = 1_500
+# Slow enough that results still flow once PostgreSQL is back: two senders' 100 slots send
+# about 250 a second.
+LATENCY_MS = 400
 SETTLE_S = 120.0
 BATCH = 200
 SHAPE = Shape(
@@ -35,11 +38,12 @@ async def status_of(scene: Scene, path: str) -> int:
 async def test_postgresql_restarted_mid_mailing(staged: Staging) -> None:
     async with staged(SHAPE) as scene:
         run_id, mailing_id = await scene.mailing_under_way(
-            CLIENTS, behaviour={"latency_ms": 50}, successes=300
+            CLIENTS, behaviour={"latency_ms": LATENCY_MS}, successes=300
         )
 
         restart_postgresql()
         back_at = time.time()
+        await scene.still_sending(CLIENTS, "when PostgreSQL was back")
         # The test's own pool holds connections the restart closed.
         await scene.engine.dispose()
         await eventually(lambda: status_of(scene, "/readyz"), lambda code: code == 200, 30)
