@@ -114,9 +114,10 @@ def plan_stack(
 
 
 def _stub_environment(stack: StackSettings, port: int, url: str) -> dict[str, str]:
-    """Senders call the stub, and the stub accepts their token (a random one if none is set)."""
-    configured = stack.provider_token.get_secret_value() if stack.provider_token else ""
-    token = configured or secrets.token_urlsafe(24)
+    """Senders call the stub, and the stub accepts their token: the provider token, else the
+    stub's own, else a random one."""
+    configured = stack.provider_token or stack.stub_token
+    token = configured.get_secret_value() if configured else secrets.token_urlsafe(24)
     return {
         "MAILER_STUB_PORT": str(port),
         "MAILER_PROVIDER_URL": f"{url}/v1",

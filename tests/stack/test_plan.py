@@ -3,6 +3,7 @@
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -24,10 +25,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def plan(options: StackOptions, environ: dict[str, str] | None = None) -> StackPlan:
+def plan(
+    options: StackOptions, environ: dict[str, str] | None = None, **settings: Any
+) -> StackPlan:
     everywhere = "0.0.0.0"  # noqa: S104 - only a setting: nothing listens in this test
     api = ApiSettings(api_token=SecretStr(API_TOKEN), api_host=everywhere, api_port=8000)
-    stack = StackSettings(**(environ or {}))
+    # Not the checkout's .env: `make run` writes a stub token there.
+    fields: dict[str, Any] = {**(environ or {}), **settings}
+    stack = StackSettings(_env_file=None, **fields)
     return plan_stack(options, api, stack, {"PATH": "/bin", **(environ or {})})
 
 
@@ -76,6 +81,13 @@ def test_a_configured_provider_token_is_the_stubs_token_too() -> None:
 
     assert env["MAILER_PROVIDER_TOKEN"] == env["MAILER_STUB_TOKEN"] == "older-deployment-jwt"
     assert env["MAILER_STUB_PORT"] == "8900"
+
+
+def test_the_stubs_configured_token_is_the_senders_too_when_no_provider_token_is_set() -> None:
+    """``make run`` writes MAILER_STUB_TOKEN into .env; a ``make up`` user calls the stub so."""
+    env = env_of(plan(StackOptions(), stub_token=SecretStr("token-from-dot-env")))
+
+    assert env["MAILER_PROVIDER_TOKEN"] == env["MAILER_STUB_TOKEN"] == "token-from-dot-env"
 
 
 def test_without_the_stub_the_provider_settings_are_left_alone() -> None:
