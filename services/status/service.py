@@ -49,8 +49,8 @@ class StatusService:
     async def stop(self) -> None:
         """Stop consuming, write and ack what is buffered, then close everything."""
         await self.health.aclose()
-        for queue, tag in self.consumers:
-            await cancel_consumer(queue, tag)
+        # Side by side: during a broker outage each cancel waits out its timeout.
+        await asyncio.gather(*(cancel_consumer(queue, tag) for queue, tag in self.consumers))
         # Deliveries read before the cancel-ok reach the buffer a loop turn later; any later
         # still go back to their queue when the channel closes.
         await asyncio.sleep(0)

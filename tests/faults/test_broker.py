@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from services.stack.processes import Child
+from services.stack.up import SENDER_LAYER, STATUS_LAYER
 from tests.conftest import _rabbitmqctl
 from tests.e2e.helpers import work_in_broker
 from tests.e2e.stack import Shape
@@ -25,6 +27,11 @@ PREFETCH = 50
 LATENCY_MS = 400
 SHAPE = Shape(senders=2, settings={"MAILER_SENDER_PREFETCH": str(PREFETCH)})
 NODE_BOOT_S = 90.0
+SENDER_STOP_TIMEOUT_S = 3.0
+STOPPED_WITHIN_S = 12.0
+"""A stop during an outage: the 5 s that a consumer cancel no broker answers may take, then
+the sender's stop timeout and 2 s for its last results, with a margin; far below the 30 s
+the stack gives a process before it kills it."""
 
 
 def rabbitmqctl(*arguments: str) -> None:
@@ -149,3 +156,49 @@ async def test_rabbitmq_node_stopped_and_started_while_the_planner_dispatches(
     # confirm the outage swallowed leaves its row pending, and that copy is skipped once the
     # message is dispatched again.
     assert_ridden_out("RabbitMQ node stopped and started while dispatching", out)
+
+
+async def test_a_sender_and_the_status_service_stopped_while_the_broker_is_away(
+    staged: Staging,
+) -> None:
+    shape = Shape(
+        senders=2,
+        settings={
+            "MAILER_SENDER_PREFETCH": str(PREFETCH),
+            "MAILER_SENDER_STOP_TIMEOUT_S": str(SENDER_STOP_TIMEOUT_S),
+        },
+    )
+    async with staged(shape) as scene:
+        sender = await scene.stack.start("sender-3", "sender", SENDER_LAYER)
+        status = await scene.stack.start("status-2", "status", STATUS_LAYER)
+        run_id, mailing_id = await scene.mailing_under_way(
+            CLIENTS, behaviour={"latency_ms": LATENCY_MS}, successes=300
+        )
+
+        rabbitmqctl("stop_app")
+        try:
+            exits = await asyncio.gather(*(timed_stop(scene, c) for c in (sender, status)))
+        finally:
+            restart_app()
+        back_at = time.time()
+        await scene.still_sending(CLIENTS, "when the broker was back")
+        mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
+        figures = await judge(scene, mailing_id, run_id, back_at)
+        errors = tracebacks(scene, "sender-1", "sender-2", "sender-3", "status", "status-2")
+
+    report("a sender and the status service stopped while RabbitMQ is away", figures)
+    print(f"faults | exit codes and seconds from SIGTERM, sender and status: {exits}")
+    assert [code for code, _ in exits] == [0, 0], "a stop during an outage is a clean stop"
+    assert all(seconds <= STOPPED_WITHIN_S for _, seconds in exits), exits
+    assert mailing["stats"]["by_status"]["sent"] == CLIENTS
+    assert figures.lost == 0
+    # What the three senders had in flight when the broker went away.
+    assert figures.duplicate_successes <= 3 * PREFETCH
+    assert errors == [], "a stop during a broker outage is expected: no traceback"
+
+
+async def timed_stop(scene: Scene, child: Child) -> tuple[int, float]:
+    """SIGTERM ``child`` as the stack would; its exit code and how long it took."""
+    started = time.monotonic()
+    code = await scene.stack.stop(child)
+    return code, round(time.monotonic() - started, 2)
