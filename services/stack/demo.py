@@ -19,7 +19,7 @@ from rich.console import Console
 from services.stack.errors import DemoFailed, StackError, StopRequested
 from services.stack.network import free_port, wait_ready
 from services.stack.processes import Supervisor
-from services.stack.report import DemoResult, follow_mailing, print_report
+from services.stack.report import DemoResult, demo_console, follow_mailing, print_report
 from services.stack.seed import DemoClient, copy_clients, demo_clients, demo_tags
 from services.stack.settings import StackSettings
 from services.stack.up import StackOptions, StackPlan, load_plan, open_stack, stop_on_signals
@@ -83,7 +83,7 @@ def _api_settings(*, own_stack: bool) -> ApiSettings:
 async def _demo(
     options: DemoOptions, plan: StackPlan | None, api: ApiSettings, database_url: str, log: Path
 ) -> int:
-    console = Console()
+    console = demo_console()
     with log.open("a", buffering=1, encoding="utf-8") as sink:
         width = plan.name_width if plan else 8
         supervisor = Supervisor(

@@ -1,6 +1,7 @@
 """What the demo shows: a progress bar while the mailing runs, then its figures."""
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,8 @@ from shared.statuses import MailingStatus, MessageStatus
 POLL_INTERVAL_S = 0.25
 UNFINISHED = (MessageStatus.PENDING.value, MessageStatus.QUEUED.value)
 DONE = (MailingStatus.FINISHED.value, MailingStatus.CANCELLED.value)
+PIPED_COLUMNS = 160
+"""The demo's width without a terminal: rich would take 80, which cuts the progress line."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,14 @@ async def follow_mailing(
                     f"mailing {mailing_id} still {mailing['status']} after {elapsed_s:.0f} s"
                 )
             await asyncio.sleep(POLL_INTERVAL_S)
+
+
+def demo_console() -> Console:
+    """The terminal's width; without one (a pipe, a CI log), ``COLUMNS`` or PIPED_COLUMNS."""
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=PIPED_COLUMNS)
 
 
 def _progress(console: Console) -> Progress:
