@@ -26,8 +26,10 @@ from shared.statuses import MailingStatus, MessageStatus
 POLL_INTERVAL_S = 0.25
 UNFINISHED = (MessageStatus.PENDING.value, MessageStatus.QUEUED.value)
 DONE = (MailingStatus.FINISHED.value, MailingStatus.CANCELLED.value)
+TERMINAL_FDS = (0, 1, 2)
+"""stdin, stdout and stderr: where rich looks for the terminal's size."""
 PIPED_COLUMNS = 160
-"""The demo's width without a terminal: rich would take 80, which cuts the progress line."""
+"""The demo's width with no terminal at all: rich would take 80, which cuts the progress line."""
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,22 @@ async def follow_mailing(
 
 
 def demo_console() -> Console:
-    """The terminal's width; without one (a pipe, a CI log), ``COLUMNS`` or PIPED_COLUMNS."""
-    console = Console()
-    if console.is_terminal or "COLUMNS" in os.environ:
-        return console
+    """Rich's console, but PIPED_COLUMNS wide where neither ``COLUMNS`` nor a terminal tells
+    the width (a CI log, ``make run > file``).
+
+    Rich reads the terminal's size from stdin, stdout or stderr, so ``make run | tee`` keeps
+    the terminal's width.
+    """
+    if "COLUMNS" in os.environ or any(_is_terminal(fd) for fd in TERMINAL_FDS):
+        return Console()
     return Console(width=PIPED_COLUMNS)
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def _progress(console: Console) -> Progress:

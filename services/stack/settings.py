@@ -25,8 +25,8 @@ class StackSettings(BaseSettings):
     )
     """The senders' provider token; with the stub and none configured, a random one is made."""
     stub_token: SecretStr | None = None
-    """The token ``mailer stub`` accepts (``make run`` writes one into ``.env``); with the stub
-    and no provider token, the senders are given it, so the stub answers the ``.env`` token."""
+    """The token ``mailer stub`` accepts (``make run`` writes one into ``.env``); with the stub,
+    the senders are given it as their provider token, so the stub answers the ``.env`` token."""
     stack_ready_timeout_s: float = Field(default=60.0, gt=0)
     """How long the ``/readyz`` of the API and of every other service, and the stub's
     ``/healthz``, may take to answer 200."""

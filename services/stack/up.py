@@ -114,9 +114,9 @@ def plan_stack(
 
 
 def _stub_environment(stack: StackSettings, port: int, url: str) -> dict[str, str]:
-    """Senders call the stub, and the stub accepts their token: the provider token, else the
-    stub's own, else a random one."""
-    configured = stack.provider_token or stack.stub_token
+    """Senders call the stub, and both have one token, picked in the stub's own order:
+    ``MAILER_STUB_TOKEN``, else the provider token, else a random one."""
+    configured = stack.stub_token or stack.provider_token
     token = configured.get_secret_value() if configured else secrets.token_urlsafe(24)
     return {
         "MAILER_STUB_PORT": str(port),

@@ -30,7 +30,6 @@ def plan(
 ) -> StackPlan:
     everywhere = "0.0.0.0"  # noqa: S104 - only a setting: nothing listens in this test
     api = ApiSettings(api_token=SecretStr(API_TOKEN), api_host=everywhere, api_port=8000)
-    # Not the checkout's .env: `make run` writes a stub token there.
     fields: dict[str, Any] = {**(environ or {}), **settings}
     stack = StackSettings(_env_file=None, **fields)
     return plan_stack(options, api, stack, {"PATH": "/bin", **(environ or {})})
@@ -83,11 +82,16 @@ def test_a_configured_provider_token_is_the_stubs_token_too() -> None:
     assert env["MAILER_STUB_PORT"] == "8900"
 
 
-def test_the_stubs_configured_token_is_the_senders_too_when_no_provider_token_is_set() -> None:
-    """``make run`` writes MAILER_STUB_TOKEN into .env; a ``make up`` user calls the stub so."""
-    env = env_of(plan(StackOptions(), stub_token=SecretStr("token-from-dot-env")))
+def test_the_stubs_configured_token_is_the_senders_too() -> None:
+    """``make run`` writes MAILER_STUB_TOKEN into .env; a ``make up`` user calls the stub so.
+    It comes first, as for ``mailer stub`` alone."""
+    alone = env_of(plan(StackOptions(), stub_token=SecretStr("token-from-dot-env")))
+    both = env_of(
+        plan(StackOptions(), {"MAILER_PROVIDER_TOKEN": "jwt"}, stub_token=SecretStr("from-env"))
+    )
 
-    assert env["MAILER_PROVIDER_TOKEN"] == env["MAILER_STUB_TOKEN"] == "token-from-dot-env"
+    assert alone["MAILER_PROVIDER_TOKEN"] == alone["MAILER_STUB_TOKEN"] == "token-from-dot-env"
+    assert both["MAILER_PROVIDER_TOKEN"] == both["MAILER_STUB_TOKEN"] == "from-env"
 
 
 def test_without_the_stub_the_provider_settings_are_left_alone() -> None:
