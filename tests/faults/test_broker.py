@@ -28,10 +28,10 @@ LATENCY_MS = 400
 SHAPE = Shape(senders=2, settings={"MAILER_SENDER_PREFETCH": str(PREFETCH)})
 NODE_BOOT_S = 90.0
 SENDER_STOP_TIMEOUT_S = 3.0
-STOPPED_WITHIN_S = 12.0
-"""A stop during an outage: the 5 s that a consumer cancel no broker answers may take, then
-the sender's stop timeout and 2 s for its last results, with a margin; far below the 30 s
-the stack gives a process before it kills it."""
+STOPPED_WITHIN_S = 8.0
+"""A stop during an outage: 5 s for the consumer cancel no broker answers (the sender's stop
+timeout runs out within it), up to 2 s for the sender's last results, and a margin. The status
+service cancels its two consumers side by side: one after the other would take 10 s."""
 
 
 def rabbitmqctl(*arguments: str) -> None:
@@ -141,11 +141,14 @@ async def test_rabbitmq_node_stopped_and_started_while_the_planner_dispatches(
             "MAILER_SENDER_PREFETCH": str(PREFETCH),
             "MAILER_PLANNER_DISPATCH_BATCH_SIZE": "100",
             "MAILER_PLANNER_BATCHES_PER_TICK": "1",
+            # The planner dispatches as the senders take work, so it is still dispatching
+            # when the node goes, and the slow stub leaves them work for after its return.
+            "MAILER_PLANNER_WORK_QUEUE_MAX": "100",
         },
     )
     async with staged(shape) as scene:
         run_id, mailing_id = await scene.mailing_under_way(
-            CLIENTS, behaviour={"latency_ms": 50}, requests=100
+            CLIENTS, behaviour={"latency_ms": LATENCY_MS}, requests=100
         )
 
         out = await ride_out(
@@ -184,7 +187,6 @@ async def test_a_sender_and_the_status_service_stopped_while_the_broker_is_away(
         await scene.still_sending(CLIENTS, "when the broker was back")
         mailing = await scene.api.reaches(mailing_id, "finished", SETTLE_S)
         figures = await judge(scene, mailing_id, run_id, back_at)
-        errors = tracebacks(scene, "sender-1", "sender-2", "sender-3", "status", "status-2")
 
     report("a sender and the status service stopped while RabbitMQ is away", figures)
     print(f"faults | exit codes and seconds from SIGTERM, sender and status: {exits}")
@@ -194,7 +196,6 @@ async def test_a_sender_and_the_status_service_stopped_while_the_broker_is_away(
     assert figures.lost == 0
     # What the three senders had in flight when the broker went away.
     assert figures.duplicate_successes <= 3 * PREFETCH
-    assert errors == [], "a stop during a broker outage is expected: no traceback"
 
 
 async def timed_stop(scene: Scene, child: Child) -> tuple[int, float]:
