@@ -6,7 +6,8 @@ drop. aio-pika's errors become :class:`BrokerError` at this boundary.
 """
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aio_pika
@@ -42,6 +43,21 @@ def cancelled_by_broker() -> bool:
     """
     task = asyncio.current_task()
     return task is None or not task.cancelling()
+
+
+@contextmanager
+def _unavailable(doing: str) -> Iterator[None]:
+    """aio-pika's failures of a connection gone bad, while ``doing``, as :class:`BrokerError`."""
+    try:
+        yield
+    except (AMQPError, OSError, RuntimeError) as exc:
+        # RuntimeError: aio-pika's "channel closed" while the robust connection recovers.
+        # OSError takes in TimeoutError.
+        raise BrokerError(f"broker unavailable: {type(exc).__name__}") from exc
+    except asyncio.CancelledError as exc:
+        if not cancelled_by_broker():
+            raise
+        raise BrokerError(f"broker unavailable: the connection closed mid-{doing}") from exc
 
 
 async def connect(url: str) -> AbstractRobustConnection:
@@ -105,17 +121,11 @@ class Publisher:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers=headers or {},
         )
-        try:
-            await self._exchanges[exchange].publish(message, routing_key, mandatory=mandatory)
-        except (DeliveryError, PublishError) as exc:
-            raise BrokerError(f"publish to {exchange} not confirmed: {exc}") from exc
-        except (AMQPError, OSError, RuntimeError) as exc:
-            # RuntimeError: aio-pika's "channel closed" while the robust connection recovers.
-            raise BrokerError(f"broker unavailable: {type(exc).__name__}") from exc
-        except asyncio.CancelledError as exc:
-            if not cancelled_by_broker():
-                raise
-            raise BrokerError("broker unavailable: the connection closed mid-publish") from exc
+        with _unavailable("publish"):
+            try:
+                await self._exchanges[exchange].publish(message, routing_key, mandatory=mandatory)
+            except (DeliveryError, PublishError) as exc:
+                raise BrokerError(f"publish to {exchange} not confirmed: {exc}") from exc
 
     async def ready_count(self, queue: str) -> int:
         """Messages waiting in ``queue``, not counting those delivered and not yet acked.
@@ -126,17 +136,12 @@ class Publisher:
         """
         if not is_connected(self._connection):
             raise BrokerError("broker unavailable: no connection")
-        try:
-            async with asyncio.timeout(READY_TIMEOUT_S):
-                declared = await declare_passively(self._connection, queue)
-        except ChannelNotFoundEntity as exc:
-            raise BrokerError(f"queue {queue} does not exist: declare the topology") from exc
-        except (AMQPError, OSError, RuntimeError, TimeoutError) as exc:
-            raise BrokerError(f"broker unavailable: {type(exc).__name__}") from exc
-        except asyncio.CancelledError as exc:
-            if not cancelled_by_broker():
-                raise
-            raise BrokerError("broker unavailable: the connection closed mid-declare") from exc
+        with _unavailable("declare"):
+            try:
+                async with asyncio.timeout(READY_TIMEOUT_S):
+                    declared = await declare_passively(self._connection, queue)
+            except ChannelNotFoundEntity as exc:
+                raise BrokerError(f"queue {queue} does not exist: declare the topology") from exc
         return int(declared.message_count or 0)
 
     async def publish_many(
