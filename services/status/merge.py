@@ -33,9 +33,6 @@ class _Entries(BaseModel):
     results: list[Any] = Field(min_length=1, max_length=MAX_RESULTS_PER_BATCH)
 
 
-_ENTRIES = TypeAdapter(_Entries)
-
-
 @dataclass(frozen=True)
 class Parsed:
     """The results a body from the results queue holds, in the order they were reported."""
@@ -53,26 +50,29 @@ def parse_results(body: bytes) -> Parsed | None:
     except ValidationError:
         return _parse_each(body)
     given = parsed.results if isinstance(parsed, ResultBatch) else [parsed]
-    storable = [r for r in map(_storable, given) if r is not None]
-    return Parsed(storable, len(given) - len(storable)) if storable else None
+    return _kept(given, len(given))
 
 
 def _parse_each(body: bytes) -> Parsed | None:
     """A batch with an invalid result in it, one result at a time: the valid ones are still
     written, and only the others are lost (counted)."""
     try:
-        entries = _ENTRIES.validate_json(body).results
+        entries = _Entries.model_validate_json(body).results
     except ValidationError:
         return None
-    storable = []
+    valid = []
     for entry in entries:
         try:
-            result = _storable(Result.model_validate(entry))
+            valid.append(Result.model_validate(entry))
         except ValidationError:
             continue
-        if result is not None:
-            storable.append(result)
-    return Parsed(storable, len(entries) - len(storable)) if storable else None
+    return _kept(valid, len(entries))
+
+
+def _kept(results: list[Result], held: int) -> Parsed | None:
+    """The storable ones of ``results``, out of the ``held`` a body had; ``None`` if none."""
+    storable = [r for r in map(_storable, results) if r is not None]
+    return Parsed(storable, held - len(storable)) if storable else None
 
 
 def parse_dead_work(body: bytes) -> Result | None:
