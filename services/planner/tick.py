@@ -19,9 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.planner import audience, lifecycle, zones
 from services.planner.dispatch import WorkPublisher, dispatch_batch, dispatchable
+from services.planner.room import Room
 from services.planner.settings import PlannerSettings
-from shared import topology
-from shared.broker import BrokerError
 from shared.db import is_transient
 from shared.logs import get_logger
 
@@ -46,6 +45,12 @@ class Planner:
     """Monotonic time this process began materialising each mailing, for its duration."""
     clock: Callable[[], datetime] = utc_now
     """What time it is, for send windows: the same clock the senders check them by."""
+    last_dispatched: int = 0
+    """The mailing that got the last batch. The next tick's turns start after it: when the
+    work queue's bound leaves room for a batch or two a tick, each mailing gets its share."""
+    zones_first: bool = False
+    """Whether the next delivery tick visits zones before the other mailings' turns. It
+    alternates: under the work queue's bound, whichever goes first takes the room."""
 
 
 @dataclass
@@ -86,8 +91,14 @@ async def audience_tick(planner: Planner) -> TickReport:
 async def delivery_tick(planner: Planner) -> TickReport:
     """Dispatch, visit the due zones, cancel and expire, finish: each a bounded amount."""
     report = TickReport()
-    report.dispatched, more_dispatch = await _dispatch(planner)
-    more_zones = await _visit_zones(planner, report)
+    room = Room(planner.publisher, planner.settings.planner_work_queue_max)
+    if planner.zones_first:
+        more_zones = await _visit_zones(planner, report, room)
+        more_dispatch = await _dispatch(planner, report, room)
+    else:
+        more_dispatch = await _dispatch(planner, report, room)
+        more_zones = await _visit_zones(planner, report, room)
+    planner.zones_first = not planner.zones_first
     more_settling = await _settle(planner, report)
     report.finished = len(await lifecycle.finish(planner.engine))
     report.more_work = more_dispatch or more_zones or more_settling
@@ -144,39 +155,43 @@ async def _materialise(planner: Planner) -> tuple[int, int, bool]:
     return inserted, completed, more
 
 
-async def _dispatch(planner: Planner) -> tuple[int, bool]:
+async def _dispatch(planner: Planner, report: TickReport, room: Room) -> bool:
+    """Give mailings without a window a batch each in turn; whether one has more."""
     batch_size = planner.settings.planner_dispatch_batch_size
-    broker_failed = held = False
+    broker_failed = False
 
     async def step(mailing_id: int) -> tuple[int, bool]:
-        nonlocal broker_failed, held
-        if broker_failed or held:
+        nonlocal broker_failed
+        if broker_failed or not await room.has_some():
             # The broker is in trouble, or the senders are behind: a later tick does the rest.
-            return 0, False
-        held = not await _work_queue_has_room(planner)
-        if held:
             return 0, False
         batch = await dispatch_batch(planner.engine, planner.publisher, mailing_id, batch_size)
         broker_failed = batch.failed > 0
+        room.took(batch.published)
+        if batch.published:
+            planner.last_dispatched = mailing_id
         # An audience still being materialised gets its first batch only (sql.DISPATCHABLE);
         # its completion wakes this loop for the rest.
         full = batch.published == batch_size
         return batch.published, full and mailings[mailing_id]
 
     mailings = await dispatchable(planner.engine)
-    return await _take_turns(list(mailings), step, planner.settings.planner_batches_per_tick)
+    # Ids after the last one served first, then the others, each part in id order.
+    order = sorted(mailings, key=lambda mailing_id: mailing_id <= planner.last_dispatched)
+    dispatched, more = await _take_turns(order, step, planner.settings.planner_batches_per_tick)
+    report.dispatched += dispatched
+    return more
 
 
-async def _visit_zones(planner: Planner, report: TickReport) -> bool:
+async def _visit_zones(planner: Planner, report: TickReport, room: Room) -> bool:
     """Visit the zones of windowed mailings that are due; whether some are due again."""
     settings = planner.settings
     batch_size, limit = settings.planner_dispatch_batch_size, settings.planner_zones_per_tick
     due = await zones.due_zones(planner.engine, planner.clock(), limit)
     more = len(due) == limit
-    room = bool(due) and await _work_queue_has_room(planner)
     for zone in due:
-        if not room:
-            # Left due: visited once the senders catch up, or expired at end_at all the same.
+        if not await room.has_some():
+            # Left due, most overdue first next time, or expired at end_at all the same.
             return False
         # The clock is read for each visit: visits wait for the broker, and a zone judged by
         # a stale instant could be dispatched after its window closed.
@@ -185,29 +200,11 @@ async def _visit_zones(planner: Planner, report: TickReport) -> bool:
         )
         report.dispatched += visit.published
         report.expired += visit.expired
-        if visit.published:
-            room = await _work_queue_has_room(planner)
+        room.took(visit.published)
         more = more or visit.more
         if visit.broker_failed:
             break  # the broker is in trouble: leave the rest to a later tick
     return more
-
-
-async def _work_queue_has_room(planner: Planner) -> bool:
-    """Whether the work queue holds fewer waiting messages than the bound, before a batch."""
-    limit = planner.settings.planner_work_queue_max
-    if not limit:
-        return True
-    try:
-        ready = await planner.publisher.ready_count(topology.WORK_QUEUE)
-    except BrokerError as exc:
-        # The batch's publishes will say more; a bound that cannot be read holds nothing back.
-        log.warning("work_queue.unreadable", error=str(exc))
-        return True
-    if ready < limit:
-        return True
-    log.info("dispatch.held", ready=ready, limit=limit)
-    return False
 
 
 async def _settle(planner: Planner, report: TickReport) -> bool:

@@ -122,7 +122,8 @@ class RecordingPublisher:
     def __init__(self, refuse: Callable[[Work], bool] = lambda _work: False) -> None:
         self.published: list[Work] = []
         self.waiting = 0
-        """What :meth:`ready_count` says the work queue holds."""
+        """Work in the queue besides what was published here (see :meth:`ready_count`)."""
+        self._taken = 0
         self._refuse = refuse
 
     async def publish(
@@ -140,8 +141,13 @@ class RecordingPublisher:
         self.published.append(body)
 
     async def ready_count(self, queue: str) -> int:
+        """``waiting``, plus what was published here since the senders last took it all."""
         assert queue == topology.WORK_QUEUE
-        return self.waiting
+        return self.waiting + len(self.published) - self._taken
+
+    def senders_take_all(self) -> None:
+        """The senders catch up: what was published here no longer waits."""
+        self._taken = len(self.published)
 
     @property
     def ids(self) -> list[int]:

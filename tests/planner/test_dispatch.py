@@ -255,3 +255,21 @@ async def test_no_bound_or_an_unreadable_queue_holds_nothing_back(engine: AsyncE
     assert (await tick(planner_of(engine, unbounded, planner_work_queue_max=0))).dispatched == 4
     await execute(engine, "UPDATE messages SET status = 'pending'")
     assert (await tick(planner_of(engine, unreadable))).dispatched == 4
+
+
+async def test_mailings_take_turns_at_the_room_the_work_queue_has(engine: AsyncEngine) -> None:
+    await add_clients(engine, *((f"9{n:02d}", "") for n in range(4)))
+    first, second = await add_mailing(engine), await add_mailing(engine)
+    publisher = RecordingPublisher()
+    # Room for one batch a tick: the bound, as when the senders are behind.
+    planner = planner_of(engine, publisher, planner_dispatch_batch_size=2, planner_work_queue_max=1)
+
+    by_tick = []
+    for _ in range(3):
+        before = len(publisher.published)
+        await tick(planner)
+        by_tick.append({work.mailing_id for work in publisher.published[before:]})
+        publisher.senders_take_all()
+
+    assert by_tick == [{first}, {second}, {first}]
+    assert sorted((await statuses(engine, second)).values()) == ["pending"] * 2 + ["queued"] * 2

@@ -17,7 +17,7 @@ from services.planner.tick import Planner, tick
 from shared.statuses import MessageStatus
 from shared.windows import WINDOW_NEVER_OPENS
 from shared.zone_wakes import wake_zones
-from tests.planner.helpers import RecordingPublisher, execute, messages, settings
+from tests.planner.helpers import RecordingPublisher, add_mailing, execute, messages, settings
 
 END_AT = datetime(2030, 1, 1, tzinfo=UTC)
 BERLIN, NEW_YORK, YEKATERINBURG = "Europe/Berlin", "America/New_York", "Asia/Yekaterinburg"
@@ -384,3 +384,25 @@ async def test_an_open_zone_waits_while_the_work_queue_is_full(engine: AsyncEngi
 
     assert (held.dispatched, after.dispatched) == (0, 2)
     assert {row.status for row in await messages(engine, mailing_id)} == {MessageStatus.QUEUED}
+
+
+async def test_zones_and_other_mailings_take_turns_at_a_full_work_queue(
+    engine: AsyncEngine,
+) -> None:
+    await add_zoned_clients(engine, ["UTC"] * 4)
+    windowed = await add_windowed_mailing(engine, "09:00", "21:00")
+    plain = await add_mailing(engine)
+    publisher = RecordingPublisher()
+    clock = Clock(at("2027-07-01T10:00:00+00:00"))
+    # Room for one batch a tick: the bound, as when the senders are behind.
+    fields = {"planner_dispatch_batch_size": 2, "planner_work_queue_max": 1}
+    planner = planner_at(engine, publisher, clock, **fields)
+
+    by_tick = []
+    for _ in range(2):
+        before = len(publisher.published)
+        await tick(planner)
+        by_tick.append({work.mailing_id for work in publisher.published[before:]})
+        publisher.senders_take_all()
+
+    assert by_tick == [{plain}, {windowed}]
