@@ -205,10 +205,13 @@ class Batcher:
         for entry in batch:
             held = _parse_entry(entry)
             if held is not None:
-                if held.unstorable:
-                    reason = "invalid result"
+                for message_id in held.dropped:
+                    # Acked with the others: rejecting the delivery would dead-letter them too.
                     log.warning(
-                        "result.rejected", queue=entry.queue, reason=reason, count=held.unstorable
+                        "result.rejected",
+                        queue=entry.queue,
+                        reason="invalid result",
+                        message_id=message_id,
                     )
                 parsed.append((entry, held.results))
                 continue
@@ -262,5 +265,5 @@ class Batcher:
 def _parse_entry(entry: _Entry) -> Parsed | None:
     if entry.queue == topology.WORK_DEAD_QUEUE:
         result = parse_dead_work(entry.delivery.body)
-        return None if result is None else Parsed([result], 0)
+        return None if result is None else Parsed([result], [])
     return parse_results(entry.delivery.body)

@@ -18,8 +18,9 @@ from shared.statuses import MESSAGE_FINAL, MessageStatus
 POISON_ERROR = "poison: redelivered too often"
 """``last_error`` of a message whose work message went over the delivery limit."""
 
-MAX_ATTEMPTS = 2**31 - 1
-"""``messages.attempts`` is an ``integer``; a larger count is not a real one."""
+MAX_INTEGER = 2**31 - 1
+"""``messages.attempts`` and ``messages.dispatches`` are ``integer``s; a larger count is not a
+real one."""
 MAX_ERROR_CHARS = 1_000
 """``last_error`` is for people to read; a longer text (a whole HTML page) is cut here."""
 
@@ -38,8 +39,9 @@ class Parsed:
     """The results a body from the results queue holds, in the order they were reported."""
 
     results: list[Result]
-    unstorable: int
-    """How many more it held that no row could ever take (see :func:`_storable`)."""
+    dropped: list[int | None]
+    """One per result it held that is invalid or that no row could ever take (see
+    :func:`_storable`): its message id, or ``None`` where none could be read."""
 
 
 def parse_results(body: bytes) -> Parsed | None:
@@ -50,29 +52,40 @@ def parse_results(body: bytes) -> Parsed | None:
     except ValidationError:
         return _parse_each(body)
     given = parsed.results if isinstance(parsed, ResultBatch) else [parsed]
-    return _kept(given, len(given))
+    return _kept(given, [])
 
 
 def _parse_each(body: bytes) -> Parsed | None:
     """A batch with an invalid result in it, one result at a time: the valid ones are still
-    written, and only the others are lost (counted)."""
+    written, and only the others are lost (named in the log by the caller)."""
     try:
         entries = _Entries.model_validate_json(body).results
     except ValidationError:
         return None
-    valid = []
+    valid, dropped = [], []
     for entry in entries:
         try:
             valid.append(Result.model_validate(entry))
         except ValidationError:
-            continue
-    return _kept(valid, len(entries))
+            dropped.append(_message_id_in(entry))
+    return _kept(valid, dropped)
 
 
-def _kept(results: list[Result], held: int) -> Parsed | None:
-    """The storable ones of ``results``, out of the ``held`` a body had; ``None`` if none."""
-    storable = [r for r in map(_storable, results) if r is not None]
-    return Parsed(storable, held - len(storable)) if storable else None
+def _message_id_in(entry: Any) -> int | None:
+    found = entry.get("message_id") if isinstance(entry, dict) else None
+    return found if type(found) is int else None
+
+
+def _kept(results: list[Result], dropped: list[int | None]) -> Parsed | None:
+    """The storable ones of ``results``, beside the ``dropped`` ones; ``None`` if none."""
+    storable = []
+    for result in results:
+        kept = _storable(result)
+        if kept is None:
+            dropped.append(result.message_id)
+        else:
+            storable.append(kept)
+    return Parsed(storable, dropped) if storable else None
 
 
 def parse_dead_work(body: bytes) -> Result | None:
@@ -94,10 +107,12 @@ def _storable(result: Result) -> Result | None:
     """The result as the database can take it, or ``None`` if no row could ever hold it.
 
     Every value the ``UPDATE`` could refuse is dealt with here, because a refused statement
-    fails the whole batch: PostgreSQL's ``text`` holds no NUL character, ``attempts`` is an
-    ``integer``, ids are ``bigint``.
+    fails the whole batch: PostgreSQL's ``text`` holds no NUL character, ``attempts`` and
+    ``dispatches`` are ``integer``s, ids are ``bigint``.
     """
-    if not 1 <= result.message_id <= MAX_ID or result.attempts > MAX_ATTEMPTS:
+    if not 1 <= result.message_id <= MAX_ID or result.attempts > MAX_INTEGER:
+        return None
+    if result.dispatch is not None and result.dispatch > MAX_INTEGER:
         return None
     changes: dict[str, object] = {}
     if result.last_error is not None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from services.status.batcher import Batcher
 from services.status.errors import DatabaseFailed, DatabaseUnavailable
@@ -122,6 +123,26 @@ async def test_invalid_bodies_and_unknown_ids_are_rejected_the_rest_acked(
     assert fates == {1: "ack", 2: "reject", 3: "reject", 4: "ack", 5: "reject", 6: "ack"}
     assert writer.batches[0].ids == [1, 2, 3, 5_000]
     assert batcher.counters.rejected == 3
+
+
+async def test_the_invalid_results_of_a_batch_are_named_and_the_rest_written(
+    batcher: Batcher, writer: FakeWriter, channel: FakeChannel
+) -> None:
+    raw = (
+        b'{"results": [{"message_id": 1, "status": "sent", "attempts": 1},'
+        b' {"message_id": 2, "status": "delivered", "attempts": 1}, {"id": 3}]}'
+    )
+    with capture_logs() as logs:
+        batcher.add(RESULTS, channel.deliver(raw, results=3))
+        fates = await _settled(channel, 1)
+
+    assert fates == {1: "ack"}
+    assert writer.batches[0].ids == [1]
+    rejected = [log for log in logs if log["event"] == "result.rejected"]
+    assert [(log["reason"], log["message_id"]) for log in rejected] == [
+        ("invalid result", 2),
+        ("invalid result", None),
+    ]
 
 
 async def test_dead_work_becomes_a_failed_result(

@@ -44,14 +44,14 @@ def work(**fields: object) -> bytes:
 def test_a_valid_result_parses() -> None:
     body = result("sent", 2, sent_at=SENT_AT).model_dump_json().encode()
 
-    assert parse_results(body) == Parsed([result("sent", 2, sent_at=SENT_AT)], 0)
+    assert parse_results(body) == Parsed([result("sent", 2, sent_at=SENT_AT)], [])
 
 
 def test_a_batch_parses_in_the_order_reported() -> None:
     reported = [result("queued", 1, "HTTP 503"), result("sent", 2, sent_at=SENT_AT)]
     body = ResultBatch(results=reported).model_dump_json().encode()
 
-    assert parse_results(body) == Parsed(reported, 0)
+    assert parse_results(body) == Parsed(reported, [])
 
 
 def test_an_invalid_result_in_a_batch_costs_only_itself() -> None:
@@ -60,16 +60,17 @@ def test_an_invalid_result_in_a_batch_costs_only_itself() -> None:
         b' {"message_id": 7, "status": "sent", "attempts": 1}, "not a result"]}'
     )
 
-    assert parse_results(body) == Parsed([result("sent")], 2)
+    assert parse_results(body) == Parsed([result("sent")], [7, None])
 
 
-def test_a_batch_keeps_what_a_row_can_hold_and_counts_the_rest() -> None:
+def test_a_batch_keeps_what_a_row_can_hold_and_names_the_rest() -> None:
     body = (
         b'{"results": [{"message_id": 7, "status": "sent", "attempts": 1},'
-        b' {"message_id": 0, "status": "sent", "attempts": 1}]}'
+        b' {"message_id": 0, "status": "sent", "attempts": 1},'
+        b' {"message_id": 8, "status": "pending", "attempts": 1, "dispatch": 2147483648}]}'
     )
 
-    assert parse_results(body) == Parsed([result("sent")], 1)
+    assert parse_results(body) == Parsed([result("sent")], [0, 8])
 
 
 @pytest.mark.parametrize(
@@ -83,6 +84,7 @@ def test_a_batch_keeps_what_a_row_can_hold_and_counts_the_rest() -> None:
         b'{"message_id": 0, "status": "sent", "attempts": 1}',
         b'{"message_id": 9223372036854775808, "status": "sent", "attempts": 1}',
         b'{"message_id": 7, "status": "sent", "attempts": 2147483648}',
+        b'{"message_id": 7, "status": "pending", "attempts": 1, "dispatch": 2147483648}',
         b'{"results": []}',
         b'{"results": [{"message_id": 0, "status": "sent", "attempts": 1}]}',
         b'{"results": [{"message_id": 7, "status": "sent"}]}',
@@ -96,6 +98,7 @@ def test_a_batch_keeps_what_a_row_can_hold_and_counts_the_rest() -> None:
         "id-zero",
         "id-past-bigint",
         "attempts-past-integer",
+        "dispatch-past-integer",
         "empty-batch",
         "batch-of-id-zero",
         "batch-with-an-invalid-result",
