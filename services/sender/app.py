@@ -141,8 +141,10 @@ def _limits(settings: SenderSettings) -> Limits:
 async def _stop(sender: Sender, consumer: WorkConsumer, auth: AuthGate, timeout_s: float) -> None:
     # Messages held at a closed auth gate go back to the broker at once instead of waiting.
     auth.stop()
-    # Before the publishing connection and the lookups close (the stack closes them next), so
-    # that the handlers still in flight can report their results and be acked.
-    await consumer.stop(timeout_s)
-    # Results of handlers given up on at the stop timeout, still on their way.
-    await sender.close(REPORTS_CLOSE_TIMEOUT_S)
+    try:
+        # Before the publishing connection and the lookups close (the stack closes them next),
+        # so that the handlers still in flight can report their results and be acked.
+        await consumer.stop(timeout_s)
+    finally:
+        # Results of handlers given up on at the stop timeout, still on their way.
+        await sender.close(REPORTS_CLOSE_TIMEOUT_S)
