@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.planner.dispatch import WorkPublisher
 from services.planner.settings import PlannerSettings
-from services.planner.tick import Planner
+from services.planner.tick import Planner, tick
 from shared import topology
 from shared.broker import BrokerError
 from shared.messages import Work
@@ -165,3 +165,17 @@ async def drain_work(url: str) -> list[Work]:
         while (message := await queue.get(no_ack=True, fail=False)) is not None:
             found.append(Work.model_validate_json(message.body))
         return found
+
+
+async def mailings_by_tick(
+    planner: Planner, publisher: RecordingPublisher, ticks: int
+) -> list[set[int]]:
+    """Tick ``ticks`` times, the senders taking all the work after each; the mailings each tick
+    published work of."""
+    found = []
+    for _ in range(ticks):
+        before = len(publisher.published)
+        await tick(planner)
+        found.append({work.mailing_id for work in publisher.published[before:]})
+        publisher.senders_take_all()
+    return found

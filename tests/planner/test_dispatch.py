@@ -15,6 +15,7 @@ from tests.planner.helpers import (
     drain_work,
     execute,
     mailing,
+    mailings_by_tick,
     messages,
     planner_of,
     statuses,
@@ -264,12 +265,7 @@ async def test_mailings_take_turns_at_the_room_the_work_queue_has(engine: AsyncE
     # Room for one batch a tick: the bound, as when the senders are behind.
     planner = planner_of(engine, publisher, planner_dispatch_batch_size=2, planner_work_queue_max=1)
 
-    by_tick = []
-    for _ in range(3):
-        before = len(publisher.published)
-        await tick(planner)
-        by_tick.append({work.mailing_id for work in publisher.published[before:]})
-        publisher.senders_take_all()
+    by_tick = await mailings_by_tick(planner, publisher, 3)
 
     assert by_tick == [{first}, {second}, {first}]
     assert sorted((await statuses(engine, second)).values()) == ["pending"] * 2 + ["queued"] * 2

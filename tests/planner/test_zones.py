@@ -17,7 +17,14 @@ from services.planner.tick import Planner, tick
 from shared.statuses import MessageStatus
 from shared.windows import WINDOW_NEVER_OPENS
 from shared.zone_wakes import wake_zones
-from tests.planner.helpers import RecordingPublisher, add_mailing, execute, messages, settings
+from tests.planner.helpers import (
+    RecordingPublisher,
+    add_mailing,
+    execute,
+    mailings_by_tick,
+    messages,
+    settings,
+)
 
 END_AT = datetime(2030, 1, 1, tzinfo=UTC)
 BERLIN, NEW_YORK, YEKATERINBURG = "Europe/Berlin", "America/New_York", "Asia/Yekaterinburg"
@@ -398,11 +405,6 @@ async def test_zones_and_other_mailings_take_turns_at_a_full_work_queue(
     fields = {"planner_dispatch_batch_size": 2, "planner_work_queue_max": 1}
     planner = planner_at(engine, publisher, clock, **fields)
 
-    by_tick = []
-    for _ in range(2):
-        before = len(publisher.published)
-        await tick(planner)
-        by_tick.append({work.mailing_id for work in publisher.published[before:]})
-        publisher.senders_take_all()
+    by_tick = await mailings_by_tick(planner, publisher, 2)
 
     assert by_tick == [{plain}, {windowed}]
