@@ -77,15 +77,16 @@ def _message_id_in(entry: Any) -> int | None:
 
 
 def _kept(results: list[Result], dropped: list[int | None]) -> Parsed | None:
-    """The storable ones of ``results``, beside the ``dropped`` ones; ``None`` if none."""
-    storable = []
+    """The storable ones of ``results``, beside the ``dropped`` ones and those no row could
+    take; ``None`` if none."""
+    storable, unstorable = [], []
     for result in results:
         kept = _storable(result)
         if kept is None:
-            dropped.append(result.message_id)
+            unstorable.append(result.message_id)
         else:
             storable.append(kept)
-    return Parsed(storable, dropped) if storable else None
+    return Parsed(storable, [*dropped, *unstorable]) if storable else None
 
 
 def parse_dead_work(body: bytes) -> Result | None:
